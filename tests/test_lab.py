@@ -1,0 +1,159 @@
+"""pixcolor.lab against scikit-image, the numerical reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import color
+
+from pixcolor import lab
+
+
+def _all_8bit_colours(start: int, stop: int) -> np.ndarray:
+    codes = np.arange(start, stop, dtype=np.uint32)
+    rgb = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=-1)
+    return rgb.astype(np.uint8).reshape(1, -1, 3)
+
+
+class TestSmoke:
+    def test_known_colour(self) -> None:
+        red = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+        expected = torch.tensor([53.2408, 80.0925, 67.2032]).view(3, 1, 1)
+        torch.testing.assert_close(lab.rgb_to_lab(red), expected, atol=1e-3, rtol=0)
+
+    def test_modules_match_functions(self) -> None:
+        x = torch.rand(2, 3, 5, 7)
+        torch.testing.assert_close(lab.RgbToLab()(x), lab.rgb_to_lab(x))
+        lab_x = lab.rgb_to_lab(x)
+        torch.testing.assert_close(lab.LabToRgb()(lab_x), lab.lab_to_rgb(lab_x))
+
+
+class TestShapes:
+    @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (2, 2, 3, 1, 9)])
+    def test_shape_preserved(self, shape: tuple[int, ...]) -> None:
+        x = torch.rand(shape)
+        assert lab.rgb_to_lab(x).shape == shape
+        assert lab.lab_to_rgb(lab.rgb_to_lab(x)).shape == shape
+
+    def test_chunked_equals_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        x = torch.rand(2, 3, 40, 16, dtype=torch.float64)
+        whole = lab.rgb_to_lab(x)
+        monkeypatch.setattr(lab, "_CHUNK_PIXELS", 48)  # forces 3-row chunks
+        torch.testing.assert_close(lab.rgb_to_lab(x), whole, atol=0, rtol=0)
+        torch.testing.assert_close(lab.lab_to_rgb(whole), lab.lab_to_rgb(whole), atol=0, rtol=0)
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+    def test_dtype_preserved(self, dtype: torch.dtype) -> None:
+        x = torch.rand(3, 4, 4).to(dtype)
+        assert lab.rgb_to_lab(x).dtype == dtype
+        assert lab.lab_to_rgb(lab.rgb_to_lab(x)).dtype == dtype
+
+    def test_half_precision_computed_in_float32(self) -> None:
+        x = torch.rand(3, 8, 8).half()
+        reference = lab.rgb_to_lab(x.float())
+        # only the final rounding to float16 differs: |L| <= 100 gives a 0.0625 ulp at most
+        torch.testing.assert_close(lab.rgb_to_lab(x).float(), reference, atol=0.07, rtol=0)
+
+
+class TestExceptions:
+    def test_wrong_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"\(\*, 3, H, W\), got \(4, 5, 5\)"):
+            lab.rgb_to_lab(torch.rand(4, 5, 5))
+
+    def test_integer_tensor(self) -> None:
+        with pytest.raises(TypeError, match="floating-point.*torch.uint8"):
+            lab.rgb_to_lab(torch.zeros(3, 2, 2, dtype=torch.uint8))
+
+    def test_not_a_tensor(self) -> None:
+        with pytest.raises(TypeError, match="ndarray"):
+            lab.lab_to_rgb(np.zeros((3, 2, 2)))  # type: ignore[arg-type]
+
+    def test_numpy_wrong_shape(self) -> None:
+        with pytest.raises(ValueError, match=r"\(\.\.\., H, W, 3\), got \(3, 4, 4\)"):
+            lab.rgb2lab(np.zeros((3, 4, 4)))
+
+
+class TestReference:
+    def test_all_8bit_colours_match_skimage(self) -> None:
+        """Every one of the 16.7 M 8-bit sRGB colours, float32, within 0.01 of skimage."""
+        worst = np.zeros(3)
+        step = 1 << 22
+        for start in range(0, 1 << 24, step):
+            rgb = _all_8bit_colours(start, start + step)
+            reference = color.rgb2lab(rgb)
+            ours = lab.rgb2lab(rgb)
+            assert ours.dtype == np.float32
+            worst = np.maximum(worst, np.abs(ours - reference).reshape(-1, 3).max(axis=0))
+        assert (worst < 0.01).all(), f"max |error| per channel {worst}"
+
+    def test_lab_to_rgb_matches_skimage(self) -> None:
+        rng = np.random.default_rng(0)
+        lab_values = np.stack(
+            [
+                rng.uniform(0, 100, 20000),
+                rng.uniform(-110, 110, 20000),
+                rng.uniform(-110, 110, 20000),
+            ],
+            axis=-1,
+        ).reshape(100, 200, 3)
+        with pytest.warns(UserWarning, match="negative Z"):
+            reference = color.lab2rgb(lab_values)  # clips z < 0, then rgb to [0, 1]
+        ours = lab.lab2rgb(lab_values.astype(np.float32))
+        np.testing.assert_allclose(ours, reference, atol=2e-4, rtol=0)
+
+    def test_float64_matches_skimage_closely(self) -> None:
+        rgb = np.random.default_rng(1).random((32, 32, 3))
+        np.testing.assert_allclose(lab.rgb2lab(rgb), color.rgb2lab(rgb), atol=1e-3, rtol=0)
+
+    def test_normalisation_round_trip(self) -> None:
+        lab_x = lab.rgb_to_lab(torch.rand(2, 3, 4, 4))
+        light, ab = lab_x[:, :1], lab_x[:, 1:]
+        norm_l = lab.normalize_l(light)
+        assert norm_l.min() >= -1 and norm_l.max() <= 1
+        torch.testing.assert_close(lab.denormalize_l(norm_l), light)
+        torch.testing.assert_close(lab.denormalize_ab(lab.normalize_ab(ab, 128.0), 128.0), ab)
+        torch.testing.assert_close(lab.normalize_ab(ab), ab / 110)
+
+
+class TestRoundTrip:
+    def test_all_8bit_colours_round_trip(self) -> None:
+        worst = 0.0
+        step = 1 << 22
+        for start in range(0, 1 << 24, step):
+            rgb = (
+                torch.from_numpy(_all_8bit_colours(start, start + step)).permute(2, 0, 1).float()
+                / 255
+            )
+            worst = max(worst, (lab.lab_to_rgb(lab.rgb_to_lab(rgb)) - rgb).abs().max().item())
+        assert worst < 1e-3
+
+    def test_batched_equals_per_image(self) -> None:
+        x = torch.rand(4, 3, 6, 6)
+        stacked = torch.stack([lab.rgb_to_lab(im) for im in x])
+        torch.testing.assert_close(lab.rgb_to_lab(x), stacked)
+
+
+class TestGradients:
+    def test_gradcheck_rgb_to_lab(self) -> None:
+        x = torch.rand(1, 3, 3, 4, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lab.rgb_to_lab, (x,))
+
+    def test_gradcheck_lab_to_rgb(self) -> None:
+        lab_x = lab.rgb_to_lab(torch.rand(1, 3, 3, 4, dtype=torch.float64) * 0.9 + 0.05)
+        lab_x.requires_grad_(True)
+        assert torch.autograd.gradcheck(lambda v: lab.lab_to_rgb(v, clip=False), (lab_x,))
+
+    def test_finite_gradients_on_whole_cube(self) -> None:
+        """Including exactly 0, exactly 1 and the branch switch points."""
+        values = torch.tensor([0.0, 1e-7, lab._SRGB_LINEAR_LIMIT, 0.5, 1.0], dtype=torch.float64)
+        grid = torch.cartesian_prod(values, values, values).T.reshape(3, 5, 25)
+        for fn in (lab.rgb_to_lab, lambda v: lab.lab_to_rgb(lab.rgb_to_lab(v))):
+            x = grid.clone().requires_grad_(True)
+            fn(x).sum().backward()
+            assert x.grad is not None and torch.isfinite(x.grad).all()
+
+    def test_finite_gradients_half_precision(self) -> None:
+        x = torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1).expand(3, 2, 2).half().requires_grad_(True)
+        lab.rgb_to_lab(x).sum().backward()
+        assert torch.isfinite(x.grad).all()  # type: ignore[arg-type]
