@@ -17,15 +17,19 @@ from pixcolor.models import (
     UNetConfig,
     UNetGenerator,
 )
+from pixcolor.training import Callback, Trainer, TrainerConfig
 
 __all__ = [
     "PRESETS",
+    "Callback",
     "CheckpointError",
     "ModelNotFoundError",
     "PatchDiscriminator",
     "PatchDiscriminatorConfig",
     "PixcolorError",
     "Preset",
+    "Trainer",
+    "TrainerConfig",
     "UNetConfig",
     "UNetGenerator",
     "__version__",

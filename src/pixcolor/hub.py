@@ -144,7 +144,7 @@ class PretrainedMixin:
         )
         text = json.dumps(self.config_dict(), indent=2) + "\n"
         _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(text, encoding="utf-8"))
-        logger.info("saved %s to %s", type(self).__name__, directory)
+        logger.debug("saved %s to %s", type(self).__name__, directory)
         return directory
 
     @classmethod

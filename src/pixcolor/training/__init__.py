@@ -1,0 +1,20 @@
+"""Training: the Trainer (L1 warm-up, then GAN), its callbacks, losses and checkpoints."""
+
+from __future__ import annotations
+
+from pixcolor.training.callbacks import Callback, EarlyStopping, MetricsLogger, SampleGrid
+from pixcolor.training.losses import GAN_MODES, GANLoss, l1_loss
+from pixcolor.training.trainer import Batch, Trainer, TrainerConfig
+
+__all__ = [
+    "GAN_MODES",
+    "Batch",
+    "Callback",
+    "EarlyStopping",
+    "GANLoss",
+    "MetricsLogger",
+    "SampleGrid",
+    "Trainer",
+    "TrainerConfig",
+    "l1_loss",
+]

@@ -1,0 +1,605 @@
+"""The pix2pix Trainer: L1-only warm-up of the generator, then L1 * lambda + GAN.
+
+Subclass :class:`Trainer` to change *what* happens (``configure_optimizers``,
+``training_step``, ``generator_loss``, ``discriminator_loss``, ``validation_step``);
+pass :class:`~pixcolor.training.callbacks.Callback` objects to change *when* things happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+from pixcolor.data import PhotoFolder, lab_constants, prepare_batch
+from pixcolor.models import PatchDiscriminator, UNetGenerator
+from pixcolor.training import checkpoint as ckpt
+from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
+from pixcolor.training.losses import GAN_MODES, GANLoss, l1_loss
+
+__all__ = ["Batch", "Trainer", "TrainerConfig"]
+
+logger = logging.getLogger(__name__)
+
+_PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TrainerConfig:
+    """Everything that defines a training run; saved beside its outputs as ``config.json``.
+
+    Args:
+        pretrain_epochs: Epochs of L1-only generator training (the warm-up).
+        gan_epochs: Epochs of ``lambda_l1 * L1 + GAN`` afterwards.
+        batch_size: Samples per optimizer step and process (before accumulation).
+        image_size: Side of the square training crops.
+        pretrain_lr: Generator learning rate in the warm-up (1e-4 in the seeds).
+        lr_g: Generator learning rate in the GAN phase.
+        lr_d: Discriminator learning rate.
+        betas: Adam betas of every optimizer.
+        lambda_l1: Weight of the L1 term in the GAN phase.
+        gan_mode: ``"vanilla"``, ``"lsgan"`` or ``"hinge"``.
+        real_label: Discriminator target for real patches (0.9: one-sided label smoothing).
+        grad_accum_steps: Micro-batches accumulated per optimizer step.
+        precision: ``"fp32"``, or on CUDA ``"bf16"`` / ``"fp16"`` (with a gradient scaler).
+        channels_last: Use the channels-last memory format.
+        compile: Wrap the networks in :func:`torch.compile`.
+        num_workers: DataLoader worker processes.
+        seed: Seeds weights-independent randomness: data order, augmentation, dropout.
+        device: ``"cuda"``, ``"cpu"``, ...; ``None`` picks CUDA when available.
+        output_dir: Run directory for checkpoints, logs and samples (``None``: write nothing).
+        save_every_steps: Also checkpoint every this many optimizer steps (0: epoch ends only).
+        keep_last: Checkpoints kept besides the best one.
+        best_metric: Validation metric whose best checkpoint is kept (``"val_l1"``).
+        best_mode: ``"min"`` or ``"max"`` for ``best_metric``.
+        max_steps: Stop after this many optimizer steps in all (0: no limit).
+        progress: Show tqdm bars.
+    """
+
+    pretrain_epochs: int = 20
+    gan_epochs: int = 20
+    batch_size: int = 16
+    image_size: int = 256
+    pretrain_lr: float = 1e-4
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    lambda_l1: float = 100.0
+    gan_mode: str = "vanilla"
+    real_label: float = 1.0
+    grad_accum_steps: int = 1
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int = 2
+    seed: int = 0
+    device: str | None = None
+    output_dir: str | None = None
+    save_every_steps: int = 0
+    keep_last: int = 2
+    best_metric: str = "val_l1"
+    best_mode: str = "min"
+    max_steps: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("pretrain_epochs", "gan_epochs", "save_every_steps", "max_steps", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("batch_size", "image_size", "grad_accum_steps", "keep_last"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.gan_mode not in GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
+        if self.best_mode not in ("min", "max"):
+            raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+
+
+class Batch(NamedTuple):
+    """A training batch on the device: normalised ``lightness`` (B, 1, H, W), ``ab`` (B, 2, H, W)."""
+
+    lightness: torch.Tensor
+    ab: torch.Tensor
+
+
+class Trainer:
+    """Trains a generator (and, in the GAN phase, a discriminator) pix2pix-style.
+
+    Args:
+        generator: The :class:`~pixcolor.UNetGenerator` to train.
+        discriminator: The :class:`~pixcolor.PatchDiscriminator`; needed when
+            ``config.gan_epochs > 0``.
+        config: The run's :class:`TrainerConfig`.
+        callbacks: Extra callbacks. With ``output_dir`` set, a :class:`MetricsLogger` and a
+            :class:`SampleGrid` are added unless one of that type is given.
+
+    Attributes:
+        state: ``phase``, ``epoch``, ``step_in_epoch`` (optimizer steps), ``global_step``,
+            ``best``, ``history`` (one dict of metrics per finished epoch).
+        should_stop: Set it (from a callback) to end :meth:`fit` after the current step.
+
+    Example:
+        >>> import pixcolor
+        >>> gen = pixcolor.UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
+        >>> trainer = pixcolor.Trainer(gen, None, pixcolor.TrainerConfig(pretrain_epochs=1, gan_epochs=0))
+        >>> trainer.phase_of(0)
+        'pretrain'
+    """
+
+    def __init__(
+        self,
+        generator: UNetGenerator,
+        discriminator: PatchDiscriminator | None = None,
+        config: TrainerConfig | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.config = config or TrainerConfig()
+        if self.config.gan_epochs > 0 and discriminator is None:
+            raise ValueError(f"gan_epochs={self.config.gan_epochs} needs a discriminator, got None")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.gan_loss = GANLoss(self.config.gan_mode, real_label=self.config.real_label)
+        self.callbacks = list(callbacks)
+        self.run_dir = Path(self.config.output_dir) if self.config.output_dir else None
+        if self.run_dir is not None:
+            for cls in (MetricsLogger, SampleGrid):
+                if not any(isinstance(cb, cls) for cb in self.callbacks):
+                    self.callbacks.append(cls())
+        self.device = _pick_device(self.config.device)
+        self.rank, self.world_size = _dist_info()
+        self.state: dict[str, Any] = {
+            "phase": self.phase_of(0), "epoch": 0, "step_in_epoch": 0, "global_step": 0,
+            "best": None, "best_checkpoint": None, "history": [],
+        }  # fmt: skip
+        self.should_stop = False
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self._lab = lab_constants(generator)
+        self._g: nn.Module = generator
+        self._d_pair: nn.Module | None = None
+        self._running: dict[str, float] = {}
+        self._micro = 0
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0 (the only process that writes files and logs)."""
+        return self.rank == 0
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.pretrain_epochs + self.config.gan_epochs
+
+    def phase_of(self, epoch: int) -> str:
+        """``"pretrain"`` for the first ``pretrain_epochs`` epochs, ``"gan"`` after."""
+        return "pretrain" if epoch < self.config.pretrain_epochs else "gan"
+
+    def fit(
+        self,
+        train: Dataset | str | os.PathLike[str],
+        val: Dataset | str | os.PathLike[str] | None = None,
+        resume: str | os.PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        """Train until all epochs are done, ``max_steps`` is reached or a callback stops it.
+
+        Args:
+            train: A folder of photos, or a dataset of ``(3, H, W)`` uint8 RGB tensors.
+            val: The same for validation (centre crops), or ``None``.
+            resume: ``"latest"`` (newest checkpoint in ``output_dir``) or a checkpoint
+                directory: continue exactly where it was written.
+
+        Returns:
+            :attr:`state`.
+        """
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self.train_set = train_set = self._as_dataset(train, train=True)
+        self.val_set = val_set = self._as_dataset(val, train=False) if val is not None else None
+        self.generator.to(self.device)
+        if self.discriminator is not None:
+            self.discriminator.to(self.device)
+        if cfg.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            if self.discriminator is not None:
+                self.discriminator.to(memory_format=torch.channels_last)
+        if resume is not None:
+            self.load_checkpoint(ckpt.find_checkpoint(resume, self.run_dir))
+        elif self.run_dir is not None and self.is_main_process:
+            self._write_run_config()
+        self._wrap_models()
+        self._emit("on_fit_start")
+        while self.state["epoch"] < self.total_epochs and not self.should_stop:
+            self._run_epoch(train_set, val_set)
+        if self.run_dir is not None and self.is_main_process:
+            self.generator.save_pretrained(self.run_dir / "generator")
+        self._emit("on_fit_end")
+        return self.state
+
+    def configure_optimizers(self, phase: str) -> dict[str, torch.optim.Optimizer]:
+        """Optimizers of a phase: ``{"generator": Adam}`` in the warm-up, plus
+        ``"discriminator"`` in the GAN phase (Adam, ``betas`` from the config)."""
+        cfg = self.config
+        if phase == "pretrain":
+            return {"generator": torch.optim.Adam(self.generator.parameters(), cfg.pretrain_lr, cfg.betas)}
+        assert self.discriminator is not None
+        return {
+            "generator": torch.optim.Adam(self.generator.parameters(), cfg.lr_g, cfg.betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), cfg.lr_d, cfg.betas),
+        }
+
+    def training_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One micro-batch: forward, losses, backward (the optimizer step is done by the loop).
+
+        Returns:
+            Detached losses to log, e.g. ``{"g_loss", "l1", "gan", "d_loss"}``.
+        """
+        scale = 1.0 / self.config.grad_accum_steps
+        with self._autocast():
+            fake_ab = self._g(batch.lightness)
+        logs: dict[str, torch.Tensor] = {}
+        if self.state["phase"] == "gan":
+            _set_requires_grad(self.discriminator, True)
+            with self._autocast():
+                d_losses = self.discriminator_loss(batch, fake_ab.detach())
+            self._backward(d_losses["loss"] * scale, "discriminator")
+            if self._last_micro_batch():  # as in pix2pix: D steps before G's adversarial loss
+                self._step("discriminator")
+            logs.update({f"d_{k}": v.detach() for k, v in d_losses.items()})
+            _set_requires_grad(self.discriminator, False)
+        with self._autocast():
+            g_losses = self.generator_loss(batch, fake_ab)
+        self._backward(g_losses["loss"] * scale, "generator")
+        logs.update({f"g_{k}" if k == "loss" else k: v.detach() for k, v in g_losses.items()})
+        return logs
+
+    def generator_loss(self, batch: Batch, fake_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"loss", "l1"}`` in the warm-up; ``{"loss", "l1", "gan"}`` with
+        ``loss = lambda_l1 * l1 + gan`` in the GAN phase. Override to add terms."""
+        l1 = l1_loss(fake_ab, batch.ab)
+        if self.state["phase"] == "pretrain":
+            return {"loss": l1, "l1": l1}
+        assert self.discriminator is not None
+        logits = self.discriminator(torch.cat([batch.lightness, fake_ab], dim=1))
+        gan = self.gan_loss.generator(logits)
+        return {"loss": self.config.lambda_l1 * l1 + gan, "l1": l1, "gan": gan}
+
+    def discriminator_loss(self, batch: Batch, fake_ab: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"loss", "real", "fake"}``: the GAN loss of real pairs vs generated pairs.
+
+        ``fake_ab`` is already detached. Real and fake pairs go through the discriminator
+        as separate batches (their own batch-norm statistics), as in pix2pix.
+        """
+        assert self._d_pair is not None
+        real = torch.cat([batch.lightness, batch.ab], dim=1)
+        fake = torch.cat([batch.lightness, fake_ab], dim=1)
+        real_logits, fake_logits = self._d_pair(real, fake)
+        loss = self.gan_loss.discriminator(real_logits, fake_logits)
+        return {"loss": loss, "real": real_logits.mean(), "fake": fake_logits.mean()}
+
+    @torch.no_grad()
+    def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Per-batch validation metrics: ``val_l1`` (normalised ab) and ``val_psnr`` (RGB, dB)."""
+        from pixcolor import lab
+
+        with self._autocast():
+            fake_ab = self.generator(batch.lightness).float()
+        light = lab.denormalize_l(batch.lightness, self._lab["l_center"], self._lab["l_scale"])
+        fake = lab.lab_to_rgb(torch.cat([light, lab.denormalize_ab(fake_ab, self._lab["ab_scale"])], 1))
+        real = lab.lab_to_rgb(torch.cat([light, lab.denormalize_ab(batch.ab, self._lab["ab_scale"])], 1))
+        mse = (fake - real).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
+        return {"val_l1": l1_loss(fake_ab, batch.ab), "val_psnr": (-10 * torch.log10(mse)).mean()}
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of everything needed to continue exactly (rank 0 only)."""
+        if self.run_dir is None or not self.is_main_process:
+            return None
+        models = {"generator": self.generator}
+        if self.discriminator is not None:
+            models["discriminator"] = self.discriminator
+        path = ckpt.write_checkpoint(
+            self.run_dir / "checkpoints",
+            self.state["global_step"],
+            models=models,
+            optimizers=self.optimizers,
+            scalers=self.scalers,
+            state={"trainer": self.state, "config": dataclasses.asdict(self.config)},
+        )
+        keep = {self.state["best_checkpoint"]} if self.state["best_checkpoint"] else set()
+        ckpt.prune_checkpoints(self.run_dir / "checkpoints", self.config.keep_last, keep)
+        self._emit("on_save", path)
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Restore models, optimizers, scalers, RNG and trainer state from ``path``."""
+        path = Path(path)
+        meta, opt_tensors, rng_tensors = ckpt.read_checkpoint(path)
+        self._load_weights(path / "generator", self.generator)
+        if self.discriminator is not None and (path / "discriminator").is_dir():
+            self._load_weights(path / "discriminator", self.discriminator)
+        self.state = meta["trainer"]
+        self.optimizers = self.configure_optimizers(self.state["phase"])
+        self.scalers = self._make_scalers(self.state["phase"])
+        ckpt.restore_optimizers(self.optimizers, self.scalers, opt_tensors, meta)
+        ckpt.restore_rng(rng_tensors, meta["rng"])
+        logger.info("resumed from %s (epoch %d, step %d)", path, self.state["epoch"], self.state["global_step"])
+
+    # ------------------------------------------------------------------ the loop
+    def _run_epoch(self, train_set: Dataset, val_set: Dataset | None) -> None:
+        cfg, state = self.config, self.state
+        phase = self.phase_of(state["epoch"])
+        if phase != state["phase"] or not self.optimizers:
+            if phase != state["phase"]:
+                state.update(phase=phase)
+            self.optimizers = self.configure_optimizers(phase)
+            self.scalers = self._make_scalers(phase)
+        self.generator.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
+        self._emit("on_epoch_start")
+        loader = self._loader(train_set, train=True, epoch=state["epoch"], start_step=state["step_in_epoch"])
+        steps_per_epoch = len(loader) // cfg.grad_accum_steps
+        if steps_per_epoch == 0:
+            raise ValueError(
+                f"the training set has {len(train_set)} photos: too few for batch_size={cfg.batch_size} "
+                f"x grad_accum_steps={cfg.grad_accum_steps} x {self.world_size} process(es)"
+            )
+        if state["step_in_epoch"] == 0:
+            self._running = {}
+        bar = tqdm(
+            total=steps_per_epoch, initial=state["step_in_epoch"], disable=not (cfg.progress and self.is_main_process),
+            desc=f"epoch {state['epoch'] + 1}/{self.total_epochs} ({phase})", leave=False, dynamic_ncols=True,
+        )  # fmt: skip
+        for rgb in loader:
+            batch = Batch(*prepare_batch(rgb, **self._lab, device=self.device, channels_last=cfg.channels_last))
+            logs = self.training_step(batch)
+            self._micro += 1
+            if self._micro % cfg.grad_accum_steps:
+                continue
+            self._step("generator")
+            state["step_in_epoch"] += 1
+            state["global_step"] += 1
+            values = {k: float(v) for k, v in logs.items()}
+            for k, v in values.items():
+                self._running[k] = self._running.get(k, 0.0) + v
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items() if k in ("g_loss", "d_loss", "l1", "gan")})
+            self._emit("on_step_end", values)
+            if cfg.max_steps and state["global_step"] >= cfg.max_steps:
+                self.should_stop = True
+            if state["step_in_epoch"] >= steps_per_epoch or self.should_stop:
+                break
+            if cfg.save_every_steps and state["global_step"] % cfg.save_every_steps == 0:
+                self.save_checkpoint()
+        bar.close()
+        if state["step_in_epoch"] < steps_per_epoch:  # stopped early: keep position, save
+            self.save_checkpoint()
+            return
+        metrics = {f"train_{k}": v / state["step_in_epoch"] for k, v in self._running.items()}
+        metrics.update(self._validate(val_set) if val_set is not None else {})
+        metrics.update(epoch=state["epoch"] + 1, phase=phase, global_step=state["global_step"])
+        state["history"].append(metrics)
+        self._emit("on_validation_end", metrics)
+        self._update_best(metrics)
+        state.update(epoch=state["epoch"] + 1, step_in_epoch=0)
+        self._emit("on_epoch_end", metrics)
+        self.save_checkpoint()
+
+    def _last_micro_batch(self) -> bool:
+        """True while the current micro-batch completes an accumulation cycle."""
+        return (self._micro + 1) % self.config.grad_accum_steps == 0
+
+    def _step(self, name: str) -> None:
+        opt, scaler = self.optimizers[name], self.scalers.get(name)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _backward(self, loss: torch.Tensor, name: str) -> None:
+        scaler = self.scalers.get(name)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def _validate(self, val_set: Dataset) -> dict[str, float]:
+        self.generator.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        loader = self._loader(val_set, train=False, epoch=0, start_step=0)
+        for rgb in tqdm(loader, desc="validation", leave=False, disable=not (self.config.progress and self.is_main_process)):
+            batch = Batch(*prepare_batch(rgb, **self._lab, device=self.device))
+            for k, v in self.validation_step(batch).items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(rgb)
+            count += len(rgb)
+        self.generator.train()
+        if self.world_size > 1:
+            packed = torch.tensor([*totals.values(), count], dtype=torch.float64, device=self.device)
+            dist.all_reduce(packed)
+            totals, count = dict(zip(totals, packed[:-1].tolist(), strict=True)), int(packed[-1])
+        return {k: v / max(count, 1) for k, v in totals.items()}
+
+    def _update_best(self, metrics: dict[str, Any]) -> None:
+        value = metrics.get(self.config.best_metric)
+        if value is None or not math.isfinite(value):
+            return
+        best = self.state["best"]
+        better = best is None or (value < best if self.config.best_mode == "min" else value > best)
+        if better:
+            self.state["best"] = value
+            self.state["best_checkpoint"] = f"step-{self.state['global_step']:09d}"
+            if self.run_dir is not None and self.is_main_process:
+                self.generator.save_pretrained(self.run_dir / "best" / "generator")
+
+    # ------------------------------------------------------------------ plumbing
+    def _as_dataset(self, data: Dataset | str | os.PathLike[str], train: bool) -> Dataset:
+        if isinstance(data, (str, os.PathLike)):
+            return PhotoFolder(data, size=self.config.image_size, train=train)
+        if isinstance(data, DataLoader):
+            raise TypeError("pass a Dataset or a folder, not a DataLoader: the Trainer builds its own loaders")
+        return data
+
+    def _loader(self, dataset: Dataset, train: bool, epoch: int, start_step: int) -> DataLoader:
+        cfg = self.config
+        sampler = _ResumableSampler(
+            len(dataset), shuffle=train, seed=cfg.seed, epoch=epoch, rank=self.rank,
+            world_size=self.world_size, skip=start_step * cfg.batch_size * cfg.grad_accum_steps,
+        )  # fmt: skip
+        return DataLoader(
+            _SeededDataset(dataset, cfg.seed) if train else _IndexDataset(dataset),
+            batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+            drop_last=train, pin_memory=self.device.type == "cuda",
+        )  # fmt: skip
+
+    def _wrap_models(self) -> None:
+        g: nn.Module = self.generator
+        pair: nn.Module | None = _Pair(self.discriminator) if self.discriminator is not None else None
+        if self.config.compile:
+            g = torch.compile(g)  # type: ignore[assignment]
+            pair = torch.compile(pair) if pair is not None else None  # type: ignore[assignment]
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            g = nn.parallel.DistributedDataParallel(g, device_ids=ids)
+            if pair is not None:
+                pair = nn.parallel.DistributedDataParallel(pair, device_ids=ids)
+        self._g, self._d_pair = g, pair
+
+    def _make_scalers(self, phase: str) -> dict[str, torch.amp.GradScaler]:
+        if self.config.precision != "fp16":
+            return {}
+        names = ["generator"] + (["discriminator"] if phase == "gan" else [])
+        return {n: torch.amp.GradScaler(self.device.type) for n in names}
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.precision == "fp32" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def _load_weights(self, directory: Path, model: nn.Module) -> None:
+        loaded = type(model).from_pretrained(directory)  # type: ignore[attr-defined]
+        model.load_state_dict(loaded.state_dict(), strict=True)
+
+    def _write_run_config(self) -> None:
+        assert self.run_dir is not None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "trainer": dataclasses.asdict(self.config),
+            "generator": self.generator.config_dict(),
+            "discriminator": self.discriminator.config_dict() if self.discriminator is not None else None,
+        }
+        tmp = self.run_dir / ".config.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.run_dir / "config.json")
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+
+class _Pair(nn.Module):
+    """Runs the discriminator on the real and the fake batch in one module call, so that
+    DistributedDataParallel sees one forward and one backward per step."""
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.discriminator(real), self.discriminator(fake)
+
+
+class _ResumableSampler(Sampler[tuple[int, int]]):
+    """Shuffles with a generator seeded by ``(seed, epoch)``, shards by rank, and can skip
+    the samples already seen: a resumed epoch yields exactly the rest of the original one.
+    Yields ``(epoch, index)`` so that augmentation can be seeded per sample."""
+
+    def __init__(self, n: int, *, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, skip: int):
+        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, epoch
+        self.rank, self.world_size, self.skip = rank, world_size, skip
+
+    def _indices(self) -> list[int]:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+            indices = order.tolist()
+        else:
+            indices = list(range(self.n))
+        per_rank = math.ceil(self.n / self.world_size)
+        indices += indices[: per_rank * self.world_size - self.n]  # pad so every rank gets as many
+        return indices[self.rank :: self.world_size][self.skip :]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self._indices()])
+
+    def __len__(self) -> int:
+        return len(self._indices())
+
+
+class _SeededDataset(Dataset):
+    """Draws each sample's augmentation from an RNG seeded by ``(seed, epoch, index)``,
+    independent of worker count and of where a resumed run restarts."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(((self.seed * 1_000_003 + epoch) * 10_000_019 + index) % (1 << 63))
+            return self.dataset[index]
+
+
+class _IndexDataset(_SeededDataset):
+    """Validation: no augmentation randomness; ``(epoch, index)`` keys are unpacked."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset, 0)
+
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        return self.dataset[key[1]]
+
+
+def _set_requires_grad(module: nn.Module | None, flag: bool) -> None:
+    if module is not None:
+        for p in module.parameters():
+            p.requires_grad_(flag)
+
+
+def _pick_device(device: str | None) -> torch.device:
+    if device is not None:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu'")
+    elif torch.cuda.is_available():
+        dev = torch.device("cuda")
+    else:
+        dev = torch.device("cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dev
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
