@@ -60,7 +60,9 @@ class EarlyStopping(Callback):
         min_delta: Smallest change counted as an improvement.
     """
 
-    def __init__(self, metric: str = "val_l1", patience: int = 5, mode: str = "min", min_delta: float = 0.0):
+    def __init__(
+        self, metric: str = "val_l1", patience: int = 5, mode: str = "min", min_delta: float = 0.0
+    ):
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.metric, self.patience, self.mode, self.min_delta = metric, patience, mode, min_delta
@@ -77,7 +79,9 @@ class EarlyStopping(Callback):
             return
         self.bad_epochs += 1
         if self.bad_epochs >= self.patience:
-            logger.info("early stopping: %s has not improved for %d epochs", self.metric, self.bad_epochs)
+            logger.info(
+                "early stopping: %s has not improved for %d epochs", self.metric, self.bad_epochs
+            )
             trainer.should_stop = True
 
 
@@ -104,7 +108,9 @@ class MetricsLogger(Callback):
         step = trainer.state["global_step"]
         if trainer.run_dir is None or not trainer.is_main_process or step % self.every:
             return
-        _append_jsonl(trainer.run_dir / "steps.jsonl", {"step": step, "epoch": trainer.state["epoch"], **logs})
+        _append_jsonl(
+            trainer.run_dir / "steps.jsonl", {"step": step, "epoch": trainer.state["epoch"], **logs}
+        )
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         if trainer.run_dir is None or not trainer.is_main_process:
@@ -160,7 +166,9 @@ class SampleGrid(Callback):
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+    clean = {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()
+    }
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(clean) + "\n")
 

@@ -66,14 +66,18 @@ def write_checkpoint(
     return final
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def read_checkpoint(
+    path: Path,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Return ``(state, optimizer_tensors, rng_tensors)`` of a checkpoint directory."""
     try:
         state = json.loads((path / STATE_NAME).read_text(encoding="utf-8"))
         optimizer_tensors = load_file(str(path / "optimizers.safetensors"))
         rng_tensors = load_file(str(path / "rng.safetensors"))
     except (OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a complete pixcolor training checkpoint: {err}") from err
+        raise CheckpointError(
+            f"{path} is not a complete pixcolor training checkpoint: {err}"
+        ) from err
     return state, optimizer_tensors, rng_tensors
 
 
@@ -147,7 +151,13 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     np_meta = meta["numpy"]
     np.random.set_state(
-        (np_meta["kind"], tensors["numpy"].numpy().astype(np.uint32), np_meta["pos"], np_meta["has_gauss"], np_meta["cached"])
+        (
+            np_meta["kind"],
+            tensors["numpy"].numpy().astype(np.uint32),
+            np_meta["pos"],
+            np_meta["has_gauss"],
+            np_meta["cached"],
+        )
     )
     torch.set_rng_state(tensors["torch"])
     if torch.cuda.is_available():
@@ -174,7 +184,10 @@ def _flatten_optimizers(
                     state_meta[str(pid)][key] = value
         meta["optimizers"][name] = {"state": state_meta, "param_groups": sd["param_groups"]}
     for name, scaler in scalers.items():
-        meta["scalers"][name] = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in scaler.state_dict().items()}
+        meta["scalers"][name] = {
+            k: (v.item() if isinstance(v, torch.Tensor) else v)
+            for k, v in scaler.state_dict().items()
+        }
     return tensors, meta
 
 
@@ -190,6 +203,11 @@ def _capture_rng() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     version, internal, gauss = random.getstate()
     meta = {
         "python": [version, list(internal), gauss],
-        "numpy": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
     }
     return tensors, meta

@@ -51,7 +51,9 @@ class GANLoss(nn.Module):
         """Discriminator loss: ``0.5 * (loss(real, real) + loss(fake, fake))``."""
         if self.mode == "hinge":
             return 0.5 * (F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean())
-        return 0.5 * (self._target(real_logits, self.real_label) + self._target(fake_logits, self.fake_label))
+        return 0.5 * (
+            self._target(real_logits, self.real_label) + self._target(fake_logits, self.fake_label)
+        )
 
     def generator(self, fake_logits: torch.Tensor) -> torch.Tensor:
         """Generator loss: fakes should be judged real (target 1, without smoothing)."""

@@ -17,7 +17,11 @@ _MARGIN = 36
 _COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
 
 
-def plot_curves(curves: dict[str, Sequence[tuple[float, float]]], path: str | os.PathLike[str], x_label: str = "step") -> None:
+def plot_curves(
+    curves: dict[str, Sequence[tuple[float, float]]],
+    path: str | os.PathLike[str],
+    x_label: str = "step",
+) -> None:
     """Draw one small panel per named curve of ``(x, y)`` points and save a PNG atomically.
 
     Each panel has its own y range (losses differ by orders of magnitude) with its min and
@@ -63,11 +67,22 @@ def save_grid(rows: Sequence[Sequence[torch.Tensor]], path: str | os.PathLike[st
     width = max(t.shape[-1] for row in rows for t in row)
     cols = max(len(row) for row in rows)
     pad = 4
-    canvas = Image.new("RGB", (cols * (width + pad) + pad, len(rows) * (height + pad) + pad), "white")
+    canvas = Image.new(
+        "RGB", (cols * (width + pad) + pad, len(rows) * (height + pad) + pad), "white"
+    )
     for r, row in enumerate(rows):
         for c, tensor in enumerate(row):
-            array = (tensor.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-            canvas.paste(Image.fromarray(array), (pad + c * (width + pad), pad + r * (height + pad)))
+            array = (
+                (tensor.detach().float().clamp(0, 1) * 255)
+                .round()
+                .byte()
+                .permute(1, 2, 0)
+                .cpu()
+                .numpy()
+            )
+            canvas.paste(
+                Image.fromarray(array), (pad + c * (width + pad), pad + r * (height + pad))
+            )
     _save_png(canvas, Path(path))
 
 

@@ -96,7 +96,13 @@ class TrainerConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("pretrain_epochs", "gan_epochs", "save_every_steps", "max_steps", "num_workers"):
+        for name in (
+            "pretrain_epochs",
+            "gan_epochs",
+            "save_every_steps",
+            "max_steps",
+            "num_workers",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("batch_size", "image_size", "grad_accum_steps", "keep_last"):
@@ -238,7 +244,11 @@ class Trainer:
         ``"discriminator"`` in the GAN phase (Adam, ``betas`` from the config)."""
         cfg = self.config
         if phase == "pretrain":
-            return {"generator": torch.optim.Adam(self.generator.parameters(), cfg.pretrain_lr, cfg.betas)}
+            return {
+                "generator": torch.optim.Adam(
+                    self.generator.parameters(), cfg.pretrain_lr, cfg.betas
+                )
+            }
         assert self.discriminator is not None
         return {
             "generator": torch.optim.Adam(self.generator.parameters(), cfg.lr_g, cfg.betas),
@@ -302,8 +312,12 @@ class Trainer:
         with self._autocast():
             fake_ab = self.generator(batch.lightness).float()
         light = lab.denormalize_l(batch.lightness, self._lab["l_center"], self._lab["l_scale"])
-        fake = lab.lab_to_rgb(torch.cat([light, lab.denormalize_ab(fake_ab, self._lab["ab_scale"])], 1))
-        real = lab.lab_to_rgb(torch.cat([light, lab.denormalize_ab(batch.ab, self._lab["ab_scale"])], 1))
+        fake = lab.lab_to_rgb(
+            torch.cat([light, lab.denormalize_ab(fake_ab, self._lab["ab_scale"])], 1)
+        )
+        real = lab.lab_to_rgb(
+            torch.cat([light, lab.denormalize_ab(batch.ab, self._lab["ab_scale"])], 1)
+        )
         mse = (fake - real).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
         return {"val_l1": l1_loss(fake_ab, batch.ab), "val_psnr": (-10 * torch.log10(mse)).mean()}
 
@@ -337,9 +351,14 @@ class Trainer:
         self.state = meta["trainer"]
         self.optimizers = self.configure_optimizers(self.state["phase"])
         self.scalers = self._make_scalers(self.state["phase"])
-        ckpt.restore_optimizers(self.optimizers, self.scalers, opt_tensors, meta)
+        ckpt.restore_optimizers(self.optimizers, self.scalers, opt_tensors, meta["optimizers"])
         ckpt.restore_rng(rng_tensors, meta["rng"])
-        logger.info("resumed from %s (epoch %d, step %d)", path, self.state["epoch"], self.state["global_step"])
+        logger.info(
+            "resumed from %s (epoch %d, step %d)",
+            path,
+            self.state["epoch"],
+            self.state["global_step"],
+        )
 
     # ------------------------------------------------------------------ the loop
     def _run_epoch(self, train_set: Dataset, val_set: Dataset | None) -> None:
@@ -354,7 +373,9 @@ class Trainer:
         if self.discriminator is not None:
             self.discriminator.train()
         self._emit("on_epoch_start")
-        loader = self._loader(train_set, train=True, epoch=state["epoch"], start_step=state["step_in_epoch"])
+        loader = self._loader(
+            train_set, train=True, epoch=state["epoch"], start_step=state["step_in_epoch"]
+        )
         steps_per_epoch = len(loader) // cfg.grad_accum_steps
         if steps_per_epoch == 0:
             raise ValueError(
@@ -368,7 +389,11 @@ class Trainer:
             desc=f"epoch {state['epoch'] + 1}/{self.total_epochs} ({phase})", leave=False, dynamic_ncols=True,
         )  # fmt: skip
         for rgb in loader:
-            batch = Batch(*prepare_batch(rgb, **self._lab, device=self.device, channels_last=cfg.channels_last))
+            batch = Batch(
+                *prepare_batch(
+                    rgb, **self._lab, device=self.device, channels_last=cfg.channels_last
+                )
+            )
             logs = self.training_step(batch)
             self._micro += 1
             if self._micro % cfg.grad_accum_steps:
@@ -380,7 +405,9 @@ class Trainer:
             for k, v in values.items():
                 self._running[k] = self._running.get(k, 0.0) + v
             bar.update(1)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items() if k in ("g_loss", "d_loss", "l1", "gan")})
+            bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in values.items() if k in ("g_loss", "d_loss", "l1", "gan")}
+            )
             self._emit("on_step_end", values)
             if cfg.max_steps and state["global_step"] >= cfg.max_steps:
                 self.should_stop = True
@@ -424,14 +451,21 @@ class Trainer:
         totals: dict[str, float] = {}
         count = 0
         loader = self._loader(val_set, train=False, epoch=0, start_step=0)
-        for rgb in tqdm(loader, desc="validation", leave=False, disable=not (self.config.progress and self.is_main_process)):
+        for rgb in tqdm(
+            loader,
+            desc="validation",
+            leave=False,
+            disable=not (self.config.progress and self.is_main_process),
+        ):
             batch = Batch(*prepare_batch(rgb, **self._lab, device=self.device))
             for k, v in self.validation_step(batch).items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(rgb)
             count += len(rgb)
         self.generator.train()
         if self.world_size > 1:
-            packed = torch.tensor([*totals.values(), count], dtype=torch.float64, device=self.device)
+            packed = torch.tensor(
+                [*totals.values(), count], dtype=torch.float64, device=self.device
+            )
             dist.all_reduce(packed)
             totals, count = dict(zip(totals, packed[:-1].tolist(), strict=True)), int(packed[-1])
         return {k: v / max(count, 1) for k, v in totals.items()}
@@ -453,7 +487,9 @@ class Trainer:
         if isinstance(data, (str, os.PathLike)):
             return PhotoFolder(data, size=self.config.image_size, train=train)
         if isinstance(data, DataLoader):
-            raise TypeError("pass a Dataset or a folder, not a DataLoader: the Trainer builds its own loaders")
+            raise TypeError(
+                "pass a Dataset or a folder, not a DataLoader: the Trainer builds its own loaders"
+            )
         return data
 
     def _loader(self, dataset: Dataset, train: bool, epoch: int, start_step: int) -> DataLoader:
@@ -470,7 +506,9 @@ class Trainer:
 
     def _wrap_models(self) -> None:
         g: nn.Module = self.generator
-        pair: nn.Module | None = _Pair(self.discriminator) if self.discriminator is not None else None
+        pair: nn.Module | None = (
+            _Pair(self.discriminator) if self.discriminator is not None else None
+        )
         if self.config.compile:
             g = torch.compile(g)  # type: ignore[assignment]
             pair = torch.compile(pair) if pair is not None else None  # type: ignore[assignment]
@@ -503,7 +541,9 @@ class Trainer:
         payload = {
             "trainer": dataclasses.asdict(self.config),
             "generator": self.generator.config_dict(),
-            "discriminator": self.discriminator.config_dict() if self.discriminator is not None else None,
+            "discriminator": self.discriminator.config_dict()
+            if self.discriminator is not None
+            else None,
         }
         tmp = self.run_dir / ".config.json.tmp"
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -531,13 +571,17 @@ class _ResumableSampler(Sampler[tuple[int, int]]):
     the samples already seen: a resumed epoch yields exactly the rest of the original one.
     Yields ``(epoch, index)`` so that augmentation can be seeded per sample."""
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, skip: int):
+    def __init__(
+        self, n: int, *, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, skip: int
+    ):
         self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, epoch
         self.rank, self.world_size, self.skip = rank, world_size, skip
 
     def _indices(self) -> list[int]:
         if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+            order = torch.randperm(
+                self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            )
             indices = order.tolist()
         else:
             indices = list(range(self.n))
