@@ -109,6 +109,11 @@ class TestConfig:
         with pytest.raises(CheckpointError, match="no checkpoint in"):
             Trainer(gen, disc, tiny_config(tmp_path)).fit(photos, resume="latest")
 
+    def test_size_not_multiple_of_stride(self, tmp_path: Path) -> None:
+        gen, disc = tiny_models()
+        with pytest.raises(ValueError, match="multiple of the generator's stride 32, got 48"):
+            Trainer(gen, disc, tiny_config(tmp_path, image_size=48))
+
     def test_too_few_photos(self, tmp_path: Path, photos: Path) -> None:
         gen, disc = tiny_models()
         with pytest.raises(ValueError, match="too few for batch_size=64"):

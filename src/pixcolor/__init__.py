@@ -9,7 +9,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from pixcolor import lab
-from pixcolor.errors import CheckpointError, ModelNotFoundError, PixcolorError
+from pixcolor.data import PhotoFolder, prepare_batch, split_files
+from pixcolor.errors import CheckpointError, ModelNotFoundError, NoImagesError, PixcolorError
 from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
     PatchDiscriminator,
@@ -24,8 +25,10 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "ModelNotFoundError",
+    "NoImagesError",
     "PatchDiscriminator",
     "PatchDiscriminatorConfig",
+    "PhotoFolder",
     "PixcolorError",
     "Preset",
     "Trainer",
@@ -34,4 +37,6 @@ __all__ = [
     "UNetGenerator",
     "__version__",
     "lab",
+    "prepare_batch",
+    "split_files",
 ]

@@ -91,11 +91,8 @@ def find_images(root: PathLike, recursive: bool = True) -> list[Path]:
     candidates = root.rglob("*") if recursive else root.glob("*")
     files = sorted(p for p in candidates if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
-        where = "or its subfolders " if recursive else ""
-        raise NoImagesError(
-            f"no image file ({', '.join(IMAGE_EXTENSIONS)}) in {str(root)!r} {where}"
-            "(extensions are compared case-insensitively)"
-        )
+        extensions = ", ".join(IMAGE_EXTENSIONS)
+        raise NoImagesError(f"no image file ({extensions}, any case) in {str(root)!r}")
     return files
 
 
@@ -207,19 +204,12 @@ class PhotoFolder(Dataset):
 
     def __repr__(self) -> str:
         skipped = ", ".join(f"{k}={len(v)}" for k, v in self.skipped.items())
-        return (
-            f"{type(self).__name__}(n={len(self)}, size={self.size}, train={self.train}, "
-            f"skipped: {skipped})"
-        )
+        return f"PhotoFolder(n={len(self)}, size={self.size}, train={self.train}, {skipped})"
 
     def _build_transform(self) -> v2.Transform:
         if self.train:
-            return v2.Compose(
-                [
-                    v2.RandomResizedCrop(self.size, scale=self.scale, antialias=True),
-                    v2.RandomHorizontalFlip(),
-                ]
-            )
+            crop = v2.RandomResizedCrop(self.size, scale=self.scale, antialias=True)
+            return v2.Compose([crop, v2.RandomHorizontalFlip()])
         return v2.Compose([v2.Resize(self.size, antialias=True), v2.CenterCrop(self.size)])
 
 
@@ -249,13 +239,9 @@ def scan_photos(
     """
     usable: list[Path] = []
     skipped: dict[str, list[Path]] = {reason: [] for reason in _SKIP_REASONS}
-    for file in files:
-        path = Path(file)
+    for path in map(Path, files):
         reason = _probe(path, gray_threshold)
-        if reason is None:
-            usable.append(path)
-        else:
-            skipped[reason].append(path)
+        (usable if reason is None else skipped[reason]).append(path)
     return usable, skipped
 
 

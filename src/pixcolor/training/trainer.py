@@ -158,6 +158,11 @@ class Trainer:
         self.config = config or TrainerConfig()
         if self.config.gan_epochs > 0 and discriminator is None:
             raise ValueError(f"gan_epochs={self.config.gan_epochs} needs a discriminator, got None")
+        if self.config.image_size % generator.stride:
+            raise ValueError(
+                f"image_size must be a multiple of the generator's stride {generator.stride}, "
+                f"got {self.config.image_size}"
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.gan_loss = GANLoss(self.config.gan_mode, real_label=self.config.real_label)

@@ -1,0 +1,90 @@
+"""The pixcolor command line: train, resume, evaluate, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pixcolor.cli import main
+from test_training import make_photos
+
+TINY = ["--size", "128", "--batch-size", "4", "--workers", "0", "--no-progress", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_photos(tmp_path_factory.mktemp("cli_photos"), n=8)
+
+
+def test_help_lists_commands() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pixcolor", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "train" in out and "evaluate" in out
+
+
+def test_train_stop_resume_and_evaluate(
+    tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    args = [
+        "train",
+        str(photos),
+        "--output",
+        str(run),
+        "--pretrain-epochs",
+        "1",
+        "--gan-epochs",
+        "1",
+        *TINY,
+    ]
+    assert main([*args, "--max-steps", "3"]) == 0
+    state = json.loads(
+        (sorted((run / "checkpoints").iterdir())[-1] / "trainer_state.json").read_text()
+    )
+    assert state["trainer"]["global_step"] == 3
+    # the same command again without --resume must not touch the run
+    assert main(args) == 1
+    assert "pass --resume" in capsys.readouterr().err
+    assert main([*args, "--resume", "--max-steps", "0"]) == 0
+    assert "trained 2 epoch(s), 4 steps" in capsys.readouterr().out
+    assert (run / "generator" / "model.safetensors").is_file()
+
+    out_json = tmp_path / "eval.json"
+    pytest.importorskip("pixcolor.colorizer")
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run / "generator"),
+                str(photos),
+                "--json",
+                str(out_json),
+                "--render-size",
+                "128",
+            ]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "gray" in table and "psnr" in table.lower()
+    results = json.loads(out_json.read_text())
+    assert results["n_images"] == 8 and {"model", "gray", "gray_pil"} <= set(results)
+    assert main(["evaluate", str(run / "generator"), str(photos), "--json", str(out_json)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_train_errors(tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", str(photos), "--output", str(tmp_path / "r"), "--resume", *TINY]) == 1
+    assert "holds no training run" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing"), "--output", str(tmp_path / "r2"), *TINY]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert main(["train", str(photos), "--output", str(tmp_path / "r3"), "--size", "96"]) == 1
+    assert (
+        "image_size must be a multiple of the generator's stride 128, got 96"
+        in capsys.readouterr().err
+    )
