@@ -8,9 +8,17 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pixcolor import lab
+from pixcolor import images, lab
+from pixcolor.colorizer import Colorizer
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
-from pixcolor.errors import CheckpointError, ModelNotFoundError, NoImagesError, PixcolorError
+from pixcolor.errors import (
+    CheckpointError,
+    ImageError,
+    ImageNotFoundError,
+    ModelNotFoundError,
+    NoImagesError,
+    PixcolorError,
+)
 from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
     PatchDiscriminator,
@@ -24,6 +32,9 @@ __all__ = [
     "PRESETS",
     "Callback",
     "CheckpointError",
+    "Colorizer",
+    "ImageError",
+    "ImageNotFoundError",
     "ModelNotFoundError",
     "NoImagesError",
     "PatchDiscriminator",
@@ -36,6 +47,7 @@ __all__ = [
     "UNetConfig",
     "UNetGenerator",
     "__version__",
+    "images",
     "lab",
     "prepare_batch",
     "split_files",

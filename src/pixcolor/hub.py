@@ -50,19 +50,28 @@ class Preset:
     """A short model name and where its files live.
 
     Args:
-        repo_id: Hugging Face Hub repository.
+        repo_id: Hugging Face Hub repository (``None`` for a model inside the package).
         revision: Branch, tag or commit to load.
         subfolder: Folder inside the repository holding ``config.json``.
+        path: Folder inside the installed ``pixcolor`` package holding the files (the
+            bundled model); used instead of the Hub.
         description: One line for listings and error messages.
     """
 
-    repo_id: str
+    repo_id: str | None = None
     revision: str = "main"
     subfolder: str | None = None
+    path: str | None = None
     description: str = ""
 
 
+BUNDLED = "bundled"
+
 PRESETS: dict[str, Preset] = {
+    BUNDLED: Preset(
+        path="weights/bundled",
+        description="small pix2pix U-Net shipped inside pixcolor: works offline (see its README.md)",
+    ),
     "coco": Preset(
         repo_id="pixcolor/coco-resnet18-unet",
         revision="main",
@@ -264,8 +273,16 @@ def resolve_model_dir(
                 )
         return directory
     name = str(name_or_path)
+    if name in PRESETS and PRESETS[name].path is not None:
+        directory = Path(__file__).parent / str(PRESETS[name].path)
+        if not (directory / WEIGHTS_NAME).is_file():
+            raise ModelNotFoundError(
+                f"the {name!r} model is missing from this installation of pixcolor ({directory})"
+            )
+        return directory
     if name in PRESETS:
         preset = PRESETS[name]
+        assert preset.repo_id is not None
         repo_id, revision = preset.repo_id, revision or preset.revision
         subfolder = subfolder or preset.subfolder
     else:

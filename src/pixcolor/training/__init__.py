@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pixcolor.training.callbacks import Callback, EarlyStopping, MetricsLogger, SampleGrid
-from pixcolor.training.losses import GAN_MODES, GANLoss, l1_loss
+from pixcolor.training.losses import GAN_MODES, GANLoss, chroma_loss, l1_loss
 from pixcolor.training.trainer import Batch, Trainer, TrainerConfig
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "SampleGrid",
     "Trainer",
     "TrainerConfig",
+    "chroma_loss",
     "l1_loss",
 ]

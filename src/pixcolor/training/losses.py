@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GAN_MODES", "GANLoss", "l1_loss"]
+__all__ = ["GAN_MODES", "GANLoss", "chroma_loss", "l1_loss"]
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 
@@ -14,6 +14,28 @@ GAN_MODES = ("vanilla", "lsgan", "hinge")
 def l1_loss(fake_ab: torch.Tensor, real_ab: torch.Tensor) -> torch.Tensor:
     """Mean absolute error between predicted and true (normalised) ab."""
     return F.l1_loss(fake_ab, real_ab)
+
+
+def chroma_loss(fake_ab: torch.Tensor, real_ab: torch.Tensor) -> torch.Tensor:
+    """Colourfulness target: ``mean_b |mean chroma(fake_b) - mean chroma(real_b)|``.
+
+    Chroma is ``sqrt(a^2 + b^2)`` per pixel, averaged over each image, so the term asks for
+    as much colour as the truth has without saying which hue.
+
+    Args:
+        fake_ab: Predicted ab, ``(B, 2, H, W)``.
+        real_ab: True ab, ``(B, 2, H, W)``.
+
+    Example:
+        >>> real = torch.zeros(1, 2, 4, 4); real[:, 0] = 0.3
+        >>> round(chroma_loss(torch.zeros(1, 2, 4, 4), real).item(), 3)
+        0.3
+    """
+    return (_mean_chroma(fake_ab) - _mean_chroma(real_ab)).abs().mean()
+
+
+def _mean_chroma(ab: torch.Tensor) -> torch.Tensor:
+    return (ab.float().pow(2).sum(dim=1) + 1e-8).sqrt().mean(dim=(1, 2))
 
 
 class GANLoss(nn.Module):

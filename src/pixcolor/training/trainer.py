@@ -25,10 +25,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from pixcolor.data import PhotoFolder, lab_constants, prepare_batch
+from pixcolor.metrics import colorfulness
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 from pixcolor.training import checkpoint as ckpt
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
-from pixcolor.training.losses import GAN_MODES, GANLoss, l1_loss
+from pixcolor.training.losses import GAN_MODES, GANLoss, chroma_loss, l1_loss
 
 __all__ = ["Batch", "Trainer", "TrainerConfig"]
 
@@ -51,6 +52,10 @@ class TrainerConfig:
         lr_d: Discriminator learning rate.
         betas: Adam betas of every optimizer.
         lambda_l1: Weight of the L1 term in the GAN phase.
+        chroma_weight: Weight of a colourfulness target in both phases: the mean absolute
+            difference between each image's mean predicted chroma ``sqrt(a^2 + b^2)`` and its
+            true one (normalised units). L1 alone predicts the median colour and drifts to
+            sepia; this term asks for the right amount of colour without fixing its hue.
         gan_mode: ``"vanilla"``, ``"lsgan"`` or ``"hinge"``.
         real_label: Discriminator target for real patches (0.9: one-sided label smoothing).
         grad_accum_steps: Micro-batches accumulated per optimizer step.
@@ -78,6 +83,7 @@ class TrainerConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     lambda_l1: float = 100.0
+    chroma_weight: float = 0.0
     gan_mode: str = "vanilla"
     real_label: float = 1.0
     grad_accum_steps: int = 1
@@ -287,14 +293,22 @@ class Trainer:
 
     def generator_loss(self, batch: Batch, fake_ab: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "l1"}`` in the warm-up; ``{"loss", "l1", "gan"}`` with
-        ``loss = lambda_l1 * l1 + gan`` in the GAN phase. Override to add terms."""
+        ``loss = lambda_l1 * l1 + gan`` in the GAN phase; plus ``"chroma"`` (weighted like
+        L1) when ``chroma_weight`` is set. Override to add terms."""
         l1 = l1_loss(fake_ab, batch.ab)
+        losses = {"l1": l1}
         if self.state["phase"] == "pretrain":
-            return {"loss": l1, "l1": l1}
-        assert self.discriminator is not None
-        logits = self.discriminator(torch.cat([batch.lightness, fake_ab], dim=1))
-        gan = self.gan_loss.generator(logits)
-        return {"loss": self.config.lambda_l1 * l1 + gan, "l1": l1, "gan": gan}
+            total = l1
+        else:
+            assert self.discriminator is not None
+            logits = self.discriminator(torch.cat([batch.lightness, fake_ab], dim=1))
+            losses["gan"] = self.gan_loss.generator(logits)
+            total = self.config.lambda_l1 * l1 + losses["gan"]
+        if self.config.chroma_weight:
+            losses["chroma"] = chroma_loss(fake_ab, batch.ab)
+            scale = 1.0 if self.state["phase"] == "pretrain" else self.config.lambda_l1
+            total = total + self.config.chroma_weight * scale * losses["chroma"]
+        return {"loss": total, **losses}
 
     def discriminator_loss(self, batch: Batch, fake_ab: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"loss", "real", "fake"}``: the GAN loss of real pairs vs generated pairs.
@@ -311,7 +325,8 @@ class Trainer:
 
     @torch.no_grad()
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Per-batch validation metrics: ``val_l1`` (normalised ab) and ``val_psnr`` (RGB, dB)."""
+        """Per-batch validation metrics: ``val_l1`` (normalised ab), ``val_psnr`` (RGB, dB) and
+        the mean colourfulness of predictions and truth (the epoch adds ``val_delta_cf``)."""
         from pixcolor import lab
 
         with self._autocast():
@@ -324,7 +339,12 @@ class Trainer:
             torch.cat([light, lab.denormalize_ab(batch.ab, self._lab["ab_scale"])], 1)
         )
         mse = (fake - real).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
-        return {"val_l1": l1_loss(fake_ab, batch.ab), "val_psnr": (-10 * torch.log10(mse)).mean()}
+        return {
+            "val_l1": l1_loss(fake_ab, batch.ab),
+            "val_psnr": (-10 * torch.log10(mse)).mean(),
+            "val_colorfulness": colorfulness(fake).mean(),
+            "val_colorfulness_truth": colorfulness(real).mean(),
+        }
 
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint of everything needed to continue exactly (rank 0 only)."""
@@ -473,7 +493,12 @@ class Trainer:
             )
             dist.all_reduce(packed)
             totals, count = dict(zip(totals, packed[:-1].tolist(), strict=True)), int(packed[-1])
-        return {k: v / max(count, 1) for k, v in totals.items()}
+        metrics = {k: v / max(count, 1) for k, v in totals.items()}
+        if "val_colorfulness" in metrics and "val_colorfulness_truth" in metrics:
+            metrics["val_delta_cf"] = abs(
+                metrics["val_colorfulness"] - metrics["val_colorfulness_truth"]
+            )
+        return metrics
 
     def _update_best(self, metrics: dict[str, Any]) -> None:
         value = metrics.get(self.config.best_metric)

@@ -1,0 +1,69 @@
+"""Train the generator that ships inside pixcolor (``pixcolor/weights/bundled``).
+
+Recipe: pix2pix U-Net, 7 levels, base width 32 (10.5 M parameters), trained on 128-px random
+resized crops of a photo folder (90 % of it; 10 % is held out to pick the checkpoint and
+the saturation), batch 16, Adam (0.5, 0.999): an L1 + colourfulness-target warm-up at 2e-4,
+then a gentle GAN phase (lambda 100, discriminator lr 5e-5, real label 0.9). A generator
+snapshot is kept every ``--snapshot-every`` epochs for the selection step.
+
+Run: ``python scripts/train_bundled_model.py PHOTOS --output runs/bundled [--resume]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+
+import pixcolor
+from pixcolor.data import PhotoFolder, find_images, split_files
+from pixcolor.training import Callback
+
+
+class Snapshots(Callback):
+    """Keep the generator every ``every`` epochs under ``<run>/snapshots/epoch-NNNN``."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def on_epoch_end(self, trainer: pixcolor.Trainer, metrics: dict) -> None:
+        epoch = trainer.state["epoch"]
+        if trainer.run_dir is not None and epoch % self.every == 0:
+            trainer.generator.save_pretrained(trainer.run_dir / "snapshots" / f"epoch-{epoch:04d}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("photos")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--pretrain-epochs", type=int, default=40)
+    parser.add_argument("--gan-epochs", type=int, default=20)
+    parser.add_argument("--chroma-weight", type=float, default=1.0)
+    parser.add_argument("--snapshot-every", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    torch.set_num_threads(args.threads)
+
+    train_files, holdout_files = split_files(
+        find_images(args.photos), val_fraction=0.1, seed=0, root=args.photos
+    )
+    train = PhotoFolder(train_files, size=128, train=True)
+    holdout = PhotoFolder(holdout_files, size=128, train=False)
+    torch.manual_seed(0)
+    gen = pixcolor.UNetGenerator(encoder="pix2pix", base_channels=32, num_downs=7, dropout=0.0)
+    disc = pixcolor.PatchDiscriminator(base_channels=32, n_layers=3)
+    config = pixcolor.TrainerConfig(
+        pretrain_epochs=args.pretrain_epochs, gan_epochs=args.gan_epochs, batch_size=16, image_size=128,
+        pretrain_lr=2e-4, lr_g=1e-4, lr_d=5e-5, real_label=0.9, lambda_l1=100.0,
+        chroma_weight=args.chroma_weight, num_workers=1, output_dir=args.output, keep_last=1,
+        best_metric="val_psnr", best_mode="max", progress=False,
+    )  # fmt: skip
+    trainer = pixcolor.Trainer(gen, disc, config, callbacks=[Snapshots(args.snapshot_every)])
+    trainer.fit(train, holdout, resume="latest" if args.resume else None)
+
+
+if __name__ == "__main__":
+    main()

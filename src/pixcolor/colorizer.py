@@ -1,0 +1,304 @@
+"""Colorizer: a black-and-white (or colour) image in, a colourised image of the same kind out.
+
+The network runs at ``render_size x render_size``; the predicted a/b is upsampled to the
+input's own size and joined with the input's full-resolution L, so the output keeps every
+detail and the exact luminance of the input (richzhang/colorization's idea). The aspect
+ratio is not kept at the network's size: a 4:3 photo is squeezed to a square, which is how
+the generators are trained (random resized crops) and costs nothing visible since only the
+smooth chroma comes from that size.
+
+A predicted colour outside the sRGB gamut is not clipped channel by channel (that would
+change its luminance): it is moved towards the gray of the same luminance until it fits,
+so the output's L is the input's L up to 8-bit rounding.
+
+Everything at full resolution (RGB -> L, upsampling a/b, Lab -> RGB, conversion to the
+output dtype) runs in horizontal strips on the model's device, so a 24-megapixel photo
+never exists as more than its float RGB input plus the output buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, overload
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from pixcolor import images, lab
+from pixcolor.errors import ImageError
+from pixcolor.hub import BUNDLED
+from pixcolor.images import ImageInput, LoadedImage
+from pixcolor.models import UNetGenerator
+
+__all__ = ["Colorizer"]
+
+logger = logging.getLogger(__name__)
+
+ImageOutput = Image.Image | np.ndarray | torch.Tensor
+
+# Pixels per full-resolution strip: its float temporaries stay around 100 MB.
+_STRIP_PIXELS = 1 << 20
+# A chunk of inputs (loaded, colourised, then released) stops growing past this many pixels.
+_CHUNK_PIXELS = 1 << 24
+# sRGB transfer curve knees and the Y row of scikit-image's sRGB -> XYZ matrix (sums to 1).
+_SRGB_KNEE = 0.04045
+_LINEAR_KNEE = 0.0031308
+_LUMA = (0.212671, 0.715160, 0.072169)
+
+
+class Colorizer:
+    """Colourise images with a :class:`~pixcolor.UNetGenerator`.
+
+    Args:
+        generator: The trained generator. It is moved to ``device`` (in the channels-last
+            memory format, except on MPS) and put in eval mode.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a :class:`torch.device`, or
+            ``None`` for the first available of CUDA, MPS and CPU.
+
+    Raises:
+        TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
+
+    Example:
+        >>> import numpy as np
+        >>> from pixcolor import UNetGenerator
+        >>> gen = UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
+        >>> colorizer = Colorizer(gen, device="cpu")
+        >>> colorizer.colorize(np.zeros((37, 53), np.uint8), render_size=64).shape
+        (37, 53, 3)
+    """
+
+    def __init__(self, generator: UNetGenerator, device: str | torch.device | None = None) -> None:
+        if not isinstance(generator, UNetGenerator):
+            raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
+        self.device = torch.device(device) if device is not None else _default_device()
+        # channels_last pays on CPU: paired time ratio to contiguous at 256 x 256 was 0.69
+        # (resnet18) and 0.79 (pix2pix) on 2 cores, 0.85 / 0.96 on 1. MPS support is patchy.
+        self._channels_last = self.device.type != "mps"
+        memory_format = torch.channels_last if self._channels_last else torch.preserve_format
+        self.generator = generator.to(self.device, memory_format=memory_format).eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike | None = None,
+        *,
+        device: str | torch.device | None = None,
+        **hub_kwargs: Any,
+    ) -> Colorizer:
+        """Load a generator with :meth:`UNetGenerator.from_pretrained` and wrap it.
+
+        Args:
+            name_or_path: A local directory, a preset name or a Hub repo id; ``None`` is
+                the model bundled with pixcolor (preset ``"bundled"``), which needs no network.
+            device: See :class:`Colorizer`.
+            **hub_kwargs: ``revision``, ``subfolder``, ``cache_dir``, ``local_files_only``,
+                ``token``: passed to :meth:`UNetGenerator.from_pretrained`.
+
+        Returns:
+            The colorizer.
+
+        Raises:
+            ModelNotFoundError: If the model cannot be found.
+            CheckpointError: If its files do not hold a valid generator.
+        """
+        name = BUNDLED if name_or_path is None else name_or_path
+        return cls(UNetGenerator.from_pretrained(name, **hub_kwargs), device)
+
+    def __repr__(self) -> str:
+        config = self.generator.config
+        return f"Colorizer(encoder={config.encoder!r}, device={str(self.device)!r})"
+
+    @overload
+    def colorize(
+        self, x: Sequence[ImageInput], render_size: int = ..., saturation: float = ...,
+        batch_size: int = ...,
+    ) -> list[ImageOutput]: ...  # fmt: skip
+
+    @overload
+    def colorize(
+        self, x: ImageInput, render_size: int = ..., saturation: float = ..., batch_size: int = ...
+    ) -> ImageOutput: ...
+
+    def colorize(
+        self,
+        x: ImageInput | Sequence[ImageInput],
+        render_size: int = 256,
+        saturation: float = 1.0,
+        batch_size: int = 8,
+    ) -> ImageOutput | list[ImageOutput]:
+        """Colourise one image or a list of images, at their full resolution.
+
+        Args:
+            x: A path, PIL image, numpy array or tensor (see :func:`pixcolor.images.load_image`),
+                or a list or tuple of them.
+            render_size: Side of the square the network sees; a positive multiple of the
+                generator's stride. Outputs keep their input's size whatever it is.
+            saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
+            batch_size: Images per network forward.
+
+        Returns:
+            For one input, one output of the same kind: a PIL image for PIL and path inputs
+            (``RGB``, or ``RGBA`` with alpha), a numpy array ``(H, W, 3|4)`` or a tensor
+            ``(3|4, H, W)`` of the input's dtype (and device). For a list, a list.
+
+        Raises:
+            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid.
+            ImageError: If an input is not a valid image (for a list, the message starts
+                with its index, ``inputs[3]: ...``); inputs before it have been processed
+                and are lost.
+        """
+        stride = self.generator.stride
+        if not _is_int(render_size) or render_size <= 0 or render_size % stride:
+            raise ValueError(
+                f"render_size must be a positive multiple of {stride}, got {render_size!r}"
+            )
+        if not _is_real(saturation) or not math.isfinite(saturation) or saturation < 0:
+            raise ValueError(f"saturation must be a finite number >= 0, got {saturation!r}")
+        if not _is_int(batch_size) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        single = not isinstance(x, (list, tuple))
+        items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        outputs: list[ImageOutput] = []
+        for chunk in _load_chunks(items, int(batch_size), label=not single):
+            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation)))
+        return outputs[0] if single else outputs
+
+    @torch.no_grad()
+    def _colorize_chunk(
+        self, chunk: list[LoadedImage], render_size: int, saturation: float
+    ) -> list[ImageOutput]:
+        config = self.generator.config
+        small = torch.cat([self._shrink(item.rgb, render_size) for item in chunk])
+        lightness = lab.normalize_l(lab.rgb_to_lab(small)[:, :1], config.l_center, config.l_scale)
+        if self._channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            pred = self.generator(lightness)
+        ab = lab.denormalize_ab(pred.float(), config.ab_scale) * saturation  # (B, 2, r, r)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index, item in enumerate(chunk):
+            groups.setdefault(item.size, []).append(index)
+        outputs: list[Any] = [None] * len(chunk)
+        for indices in groups.values():
+            results = self._full_resolution([chunk[i] for i in indices], ab[indices])
+            for index, result in zip(indices, results, strict=True):
+                outputs[index] = result
+        return outputs
+
+    def _shrink(self, rgb: torch.Tensor, size: int) -> torch.Tensor:
+        """``(3, H, W)`` -> ``(1, 3, size, size)`` on the device, antialiased bilinear."""
+        planes = rgb[:1] if rgb.stride(0) == 0 else rgb  # a gray input: resize one plane
+        planes = planes.to(self.device, torch.float32)[None]
+        if planes.shape[-2:] != (size, size):
+            planes = F.interpolate(
+                planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+            )
+        return planes.expand(-1, 3, -1, -1)
+
+    def _full_resolution(self, group: list[LoadedImage], ab: torch.Tensor) -> list[ImageOutput]:
+        """Join same-size images' own L with their upsampled ``ab`` ``(B, 2, r, r)``, strip
+        by strip, straight into the output buffers."""
+        height, width = group[0].size
+        ab = F.interpolate(ab, size=(ab.shape[-2], width), mode="bilinear", align_corners=False)
+        writers = [images.OutputWriter(item) for item in group]
+        step = max(1, _STRIP_PIXELS // (width * len(group)))
+        for top in range(0, height, step):
+            bottom = min(height, top + step)
+            rgb = torch.stack([item.rgb[:, top:bottom].to(self.device) for item in group])
+            lab_rows = lab.rgb_to_lab(rgb)
+            lab_rows[:, 1:] = _upsample_rows(ab, top, bottom, height)
+            rgb = _fit_gamut(lab.lab_to_rgb(lab_rows, clip=False))
+            for writer, rows in zip(writers, rgb, strict=True):
+                writer.write(rows, top)
+        return [writer.result() for writer in writers]
+
+
+def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator[list[LoadedImage]]:
+    """Load inputs lazily in chunks of at most ``batch_size`` images (fewer once a chunk
+    holds :data:`_CHUNK_PIXELS` pixels), so a long list never sits in memory at once."""
+    chunk: list[LoadedImage] = []
+    pixels = 0
+    for index, item in enumerate(items):
+        try:
+            loaded = images.load_image(item)
+        except ImageError as exc:
+            if not label:
+                raise
+            raise type(exc)(f"inputs[{index}]: {exc}") from exc
+        chunk.append(loaded)
+        pixels += loaded.size[0] * loaded.size[1]
+        del loaded
+        if len(chunk) == batch_size or pixels >= _CHUNK_PIXELS:
+            yield chunk
+            chunk, pixels = [], 0
+    if chunk:
+        yield chunk
+
+
+def _fit_gamut(rgb: torch.Tensor) -> torch.Tensor:
+    """Bring unclipped sRGB ``(B, 3, h, W)`` into ``[0, 1]`` keeping each pixel's luminance.
+
+    Clipping channels one by one changes luminance (a saturated orange on a bright wall
+    loses several L units). Instead, an out-of-gamut pixel is moved towards the gray of
+    the same luminance in linear RGB, ``y + s * (rgb - y)`` with the largest ``s`` in
+    ``[0, 1]`` that fits: luminance ``Y`` is linear in linear RGB and the luma row sums
+    to 1, so ``Y`` (hence ``L``) is unchanged and the hue is roughly kept.
+    """
+    outside = ((rgb < 0.0) | (rgb > 1.0)).any(dim=1)  # (B, h, W)
+    if not bool(outside.any()):
+        return rgb
+    pixels = rgb.permute(0, 2, 3, 1)[outside]  # (N, 3)
+    linear = torch.where(
+        pixels <= _SRGB_KNEE,
+        pixels / 12.92,
+        ((pixels.clamp(min=_SRGB_KNEE) + 0.055) / 1.055) ** 2.4,
+    )
+    luma = (linear @ torch.tensor(_LUMA, dtype=linear.dtype, device=linear.device)).clamp_(0, 1)
+    luma = luma[:, None]
+    offset = linear - luma
+    room = torch.where(offset > 0, 1.0 - luma, luma) / offset.abs().clamp(min=1e-12)
+    scale = room.amin(dim=1, keepdim=True).clamp_(max=1.0)
+    fitted = (luma + scale * offset).clamp_(0.0, 1.0)
+    fitted = torch.where(
+        fitted <= _LINEAR_KNEE,
+        fitted * 12.92,
+        1.055 * fitted.clamp(min=_LINEAR_KNEE) ** (1 / 2.4) - 0.055,
+    )
+    rgb = rgb.clamp(0.0, 1.0)
+    rgb.permute(0, 2, 3, 1)[outside] = fitted.clamp_(0.0, 1.0)
+    return rgb
+
+
+def _upsample_rows(ab: torch.Tensor, top: int, bottom: int, height: int) -> torch.Tensor:
+    """Rows ``top:bottom`` of ``ab`` ``(B, C, r, W)`` resized to ``height`` rows, exactly as
+    ``F.interpolate(ab, size=(height, W), mode="bilinear", align_corners=False)`` would."""
+    rows = ab.shape[-2]
+    src = torch.arange(top, bottom, device=ab.device, dtype=torch.float32)
+    src = ((src + 0.5) * (rows / height) - 0.5).clamp_(min=0.0)
+    lower = src.long().clamp_(max=rows - 1)
+    upper = (lower + 1).clamp_(max=rows - 1)
+    weight = (src - lower).view(1, 1, -1, 1)
+    return torch.lerp(ab.index_select(2, lower), ab.index_select(2, upper), weight)
+
+
+def _default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
