@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from pixcolor import images, lab
 from pixcolor.colorizer import Colorizer
+from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
@@ -47,6 +48,7 @@ __all__ = [
     "UNetConfig",
     "UNetGenerator",
     "__version__",
+    "convert_fastai",
     "images",
     "lab",
     "prepare_batch",

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (PixcolorError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (PixcolorError, FileNotFoundError, FileExistsError, ValueError, ImportError) as err:
         print(f"pixcolor {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_colorize(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_convert(sub)
+    _add_export(sub)
     return parser
 
 
@@ -277,6 +279,67 @@ def _evaluate(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(_finite(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_convert(sub: Any) -> None:
+    from pixcolor.convert import FASTAI_SOURCES
+
+    p = sub.add_parser(
+        "convert",
+        help="import a checkpoint from other colorization code",
+        description="Convert a fastai DynamicUnet(resnet18/34) state dict (e.g. the tutorial's res18-unet.pt, "
+        "or a whole MainModel with net_G/net_D) into pixcolor's config.json + model.safetensors. The file is "
+        "read with torch.load(weights_only=True): anything but tensors is refused.",
+    )
+    p.add_argument("format", choices=("fastai",), help="source format")
+    p.add_argument("checkpoint", help="the .pt/.pth state dict")
+    p.add_argument("output", help="directory to write (generator/ and, if present, discriminator/)")
+    p.add_argument("--source", default="tutorial", choices=sorted(FASTAI_SOURCES),
+                   help="normalisation the source used (tutorial: L/50-1, ab/110; seed001: L/100, ab/128)")  # fmt: skip
+    p.add_argument(
+        "--overwrite", action="store_true", help="write into a non-empty output directory"
+    )
+    p.set_defaults(func=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from pixcolor.convert import convert_fastai
+
+    out = convert_fastai(args.checkpoint, args.output, source=args.source, overwrite=args.overwrite)
+    print(
+        f"wrote {out}; colorize with: pixcolor colorize photo.jpg --model {Path(out) / 'generator'}"
+    )
+    return 0
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a generator to ONNX",
+        description="Export a generator to ONNX with dynamic batch, height and width (multiples of its stride). "
+        "Input 'L' is normalised L, output 'ab' normalised ab; the constants are in the file's metadata.",
+    )
+    p.add_argument("format", choices=("onnx",), help="target format")
+    p.add_argument("model", help="model directory, preset name or Hub repo id")
+    p.add_argument("output", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (16-20, default 17)")
+    p.add_argument("--static", action="store_true", help="fix the input size to --size")
+    p.add_argument(
+        "--size", type=int, default=256, help="example (or, with --static, the only) input side"
+    )
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pixcolor import UNetGenerator
+    from pixcolor.export import export_onnx
+
+    model = UNetGenerator.from_pretrained(args.model)
+    out = export_onnx(model, args.output, opset=args.opset, dynamic=not args.static,
+                      input_size=(args.size, args.size), overwrite=args.overwrite)  # fmt: skip
     print(f"wrote {out}")
     return 0
 

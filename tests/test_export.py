@@ -1,0 +1,127 @@
+"""Tests for pixcolor.export: ONNX files that onnxruntime runs like the torch model.
+
+The exports need onnx, onnxscript and onnxruntime (``pip install pixcolor[onnx]``) and are
+skipped without them; each takes a few seconds, so each tiny model is exported once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import pixcolor
+import pixcolor.export
+from pixcolor.export import export_onnx
+
+# pix2pix is exported at opset 18 (the exporter's own, no conversion), resnet18 at the default 17.
+OPSETS = {"pix2pix": 18, "resnet18": 17}
+TINY = {
+    "pix2pix": {"encoder": "pix2pix", "base_channels": 8, "num_downs": 5},
+    # Another normalisation than the default, to check that the config's constants are stored.
+    "resnet18": {"encoder": "resnet18", "base_channels": 8, "l_center": 0.0, "l_scale": 100.0},
+}
+
+
+def _randomise_batchnorm(model: nn.Module) -> None:
+    """Random running statistics, so that an export in training mode would not match."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def exported(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[pixcolor.UNetGenerator, Path]:
+    """A tiny generator, left in training mode, exported over a stale file."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module)
+    torch.manual_seed(0)
+    model = pixcolor.UNetGenerator(**TINY[request.param])
+    _randomise_batchnorm(model)
+    model.train()
+    path = tmp_path_factory.mktemp("onnx") / "colorizer.onnx"
+    path.write_bytes(b"stale")
+    kwargs = {} if OPSETS[request.param] == 17 else {"opset": OPSETS[request.param]}
+    assert export_onnx(model, path, overwrite=True, **kwargs) == path
+    assert model.training, "export_onnx must restore the training mode"
+    return model.eval(), path
+
+
+@pytest.mark.parametrize(("batch", "height", "width"), [(1, 64, 64), (3, 96, 160)])
+def test_onnxruntime_matches_torch(
+    exported: tuple[pixcolor.UNetGenerator, Path], batch: int, height: int, width: int
+) -> None:
+    import onnxruntime as ort
+
+    model, path = exported
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    torch.manual_seed(1)
+    lightness = torch.rand(batch, 1, height, width) * 2 - 1
+    with torch.no_grad():
+        expected = model(lightness)
+    (ab,) = session.run(["ab"], {"L": lightness.numpy()})
+    torch.testing.assert_close(torch.from_numpy(ab), expected, rtol=0, atol=1e-4)
+
+
+def test_file_describes_its_interface(exported: tuple[pixcolor.UNetGenerator, Path]) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    model, path = exported
+    proto = onnx.load(str(path))
+    assert {o.domain: o.version for o in proto.opset_import}[""] == OPSETS[model.config.encoder]
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert (inp.name, out.name) == ("L", "ab")
+    assert dims == ["batch", 1, "32*height", "32*width"]
+    meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    cfg = model.config
+    got = (float(meta["l_center"]), float(meta["l_scale"]), float(meta["ab_scale"]))
+    assert got == (cfg.l_center, cfg.l_scale, cfg.ab_scale)
+    assert meta["pixcolor_version"] == pixcolor.__version__
+    assert meta["stride"] == "32"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["colorizer.onnx"]  # no temp files
+
+
+def test_existing_file_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"mine")
+    gen = pixcolor.UNetGenerator(**TINY["pix2pix"])
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        export_onnx(gen, path)
+    assert path.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("size", [(250, 256), (256,), (0, 32), (32.0, 32)])
+def test_bad_input_size_is_refused(tmp_path: Path, size: tuple[int, ...]) -> None:
+    gen = pixcolor.UNetGenerator(**TINY["pix2pix"])
+    with pytest.raises(ValueError, match="positive multiples of 32"):
+        export_onnx(gen, tmp_path / "m.onnx", input_size=size)  # type: ignore[arg-type]
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_only_generators_are_exported(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="PatchDiscriminator"):
+        export_onnx(pixcolor.PatchDiscriminator(), tmp_path / "d.onnx")  # type: ignore[arg-type]
+
+
+def test_missing_exporter_dependency_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = pixcolor.export.importlib.util.find_spec
+    monkeypatch.setattr(
+        pixcolor.export.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "onnxscript" else real_find_spec(name, *a),
+    )
+    gen = pixcolor.UNetGenerator(**TINY["pix2pix"])
+    with pytest.raises(ImportError, match=r"needs onnxscript: pip install 'pixcolor\[onnx\]'"):
+        export_onnx(gen, tmp_path / "m.onnx")
