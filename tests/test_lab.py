@@ -157,3 +157,21 @@ class TestGradients:
         x = torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1).expand(3, 2, 2).half().requires_grad_(True)
         lab.rgb_to_lab(x).sum().backward()
         assert torch.isfinite(x.grad).all()  # type: ignore[arg-type]
+
+
+class TestLightnessOnly:
+    def test_rgb_to_l_equals_first_channel(self) -> None:
+        x = torch.rand(2, 3, 9, 7, dtype=torch.float64)
+        torch.testing.assert_close(lab.rgb_to_l(x), lab.rgb_to_lab(x)[:, :1], atol=1e-12, rtol=0)
+
+    def test_expanded_gray_fast_path(self) -> None:
+        plane = torch.rand(2, 1, 9, 7)
+        expanded = plane.expand(-1, 3, -1, -1)
+        assert expanded.stride(-3) == 0
+        torch.testing.assert_close(
+            lab.rgb_to_l(expanded), lab.rgb_to_lab(expanded.contiguous())[:, :1], atol=2e-5, rtol=0
+        )
+        reference = color.rgb2lab(np.repeat(plane[0, 0].double().numpy()[..., None], 3, -1))[..., 0]
+        np.testing.assert_allclose(
+            lab.rgb_to_l(expanded)[0, 0].numpy(), reference, atol=1e-3, rtol=0
+        )

@@ -175,7 +175,7 @@ class Colorizer:
     ) -> list[ImageOutput]:
         config = self.generator.config
         small = torch.cat([self._shrink(item.rgb, render_size) for item in chunk])
-        lightness = lab.normalize_l(lab.rgb_to_lab(small)[:, :1], config.l_center, config.l_scale)
+        lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
         if self._channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -210,9 +210,14 @@ class Colorizer:
         step = max(1, _STRIP_PIXELS // (width * len(group)))
         for top in range(0, height, step):
             bottom = min(height, top + step)
-            rgb = torch.stack([item.rgb[:, top:bottom].to(self.device) for item in group])
-            lab_rows = lab.rgb_to_lab(rgb)
-            lab_rows[:, 1:] = _upsample_rows(ab, top, bottom, height)
+            rows = [item.rgb[:, top:bottom] for item in group]
+            if all(r.stride(0) == 0 for r in rows):  # gray inputs: keep one plane (3x less work)
+                rgb = torch.stack([r[:1].to(self.device) for r in rows]).expand(-1, 3, -1, -1)
+            else:
+                rgb = torch.stack([r.to(self.device) for r in rows])
+            lab_rows = torch.cat(
+                [lab.rgb_to_l(rgb), _upsample_rows(ab, top, bottom, height)], dim=1
+            )
             rgb = _fit_gamut(lab.lab_to_rgb(lab_rows, clip=False))
             for writer, rows in zip(writers, rgb, strict=True):
                 writer.write(rows, top)

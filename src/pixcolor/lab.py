@@ -36,6 +36,7 @@ __all__ = [
     "normalize_ab",
     "normalize_l",
     "rgb2lab",
+    "rgb_to_l",
     "rgb_to_lab",
 ]
 
@@ -48,8 +49,12 @@ _XYZ_FROM_RGB = (
 _RGB_FROM_XYZ = tuple(map(tuple, np.linalg.inv(np.array(_XYZ_FROM_RGB)).tolist()))
 _D65_2DEG = (0.95047, 1.0, 1.08883)
 # The white point folded into the matrices: XYZ / white and (XYZ * white) in one step.
-_XYZ_FROM_RGB_WHITE = tuple(tuple(v / w for v in row) for row, w in zip(_XYZ_FROM_RGB, _D65_2DEG, strict=False))
-_WHITE_RGB_FROM_XYZ = tuple(tuple(v * w for v, w in zip(row, _D65_2DEG, strict=False)) for row in _RGB_FROM_XYZ)
+_XYZ_FROM_RGB_WHITE = tuple(
+    tuple(v / w for v in row) for row, w in zip(_XYZ_FROM_RGB, _D65_2DEG, strict=False)
+)
+_WHITE_RGB_FROM_XYZ = tuple(
+    tuple(v * w for v, w in zip(row, _D65_2DEG, strict=False)) for row in _RGB_FROM_XYZ
+)
 
 _SRGB_LINEAR_LIMIT = 0.04045  # sRGB value where the curve switches to the power law
 _LINEAR_SRGB_LIMIT = 0.0031308  # the same switch point on the linear side
@@ -81,6 +86,26 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """
     _check_image(rgb, "rgb")
     return _chunked(_rgb_to_lab, _compute_dtype(rgb)).to(rgb.dtype)
+
+
+def rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+    """The ``L`` channel of :func:`rgb_to_lab` alone, about twice as fast.
+
+    Args:
+        rgb: ``(*, 3, H, W)`` sRGB in ``[0, 1]``.
+
+    Returns:
+        ``(*, 1, H, W)`` lightness in ``[0, 100]``, equal to ``rgb_to_lab(rgb)[..., :1, :, :]``.
+
+    Example:
+        >>> rgb = torch.rand(2, 3, 4, 4)
+        >>> torch.allclose(rgb_to_l(rgb), rgb_to_lab(rgb)[:, :1])
+        True
+    """
+    _check_image(rgb, "rgb")
+    if rgb.stride(-3) == 0:  # a gray image expanded to 3 channels: R = G = B, and Y = R
+        return _chunked(_gray_to_l, _compute_dtype(rgb[..., :1, :, :])).to(rgb.dtype)
+    return _chunked(_rgb_to_l, _compute_dtype(rgb)).to(rgb.dtype)
 
 
 def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
@@ -221,13 +246,7 @@ def _pow(x: torch.Tensor, exponent: float) -> torch.Tensor:
 
 
 def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    linear = _piecewise(
-        rgb,
-        _SRGB_LINEAR_LIMIT,
-        lambda v: _pow((v + 0.055) / 1.055, 2.4),
-        lambda v: v / 12.92,
-    )
-    xyz = _apply_matrix(_XYZ_FROM_RGB_WHITE, linear)
+    xyz = _apply_matrix(_XYZ_FROM_RGB_WHITE, _srgb_to_linear(rgb))
     f = _piecewise(
         xyz,
         _XYZ_LAB_LIMIT,
@@ -236,6 +255,28 @@ def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     )
     fx, fy, fz = f.unbind(-3)
     return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
+
+
+def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    return _piecewise(
+        rgb, _SRGB_LINEAR_LIMIT, lambda v: _pow((v + 0.055) / 1.055, 2.4), lambda v: v / 12.92
+    )
+
+
+def _y_to_l(y: torch.Tensor) -> torch.Tensor:
+    fy = _piecewise(y, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET)
+    return 116.0 * fy - 16.0
+
+
+def _rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+    wr, wg, wb = _XYZ_FROM_RGB_WHITE[1]
+    r, g, b = _srgb_to_linear(rgb).unbind(-3)
+    return _y_to_l((wr * r + wg * g + wb * b).unsqueeze(-3))
+
+
+def _gray_to_l(gray: torch.Tensor) -> torch.Tensor:
+    # The Y row of the matrix sums to 1 (0.212671 + 0.715160 + 0.072169): Y of a gray is its linear value.
+    return _y_to_l(_srgb_to_linear(gray))
 
 
 def _lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,69 @@
+"""Pick the bundled model: score generator snapshots on the held-out photos, at full resolution.
+
+Every snapshot is scored with ``pixcolor.metrics.evaluate`` on the 10 % of the training
+folder that ``train_bundled_model.py`` held out (never on the validation set, which is kept
+for the numbers we report), at several chroma factors. The factor is baked into the shipped
+config as ``ab_scale * factor`` (the network predicts ``ab / ab_scale``), so the model's
+default output is the calibrated one and ``saturation=1`` means "as shipped".
+
+Run: ``python scripts/select_bundled_model.py PHOTOS RUN_DIR [--factors 1.0 1.2 1.4]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+import pixcolor
+from pixcolor.data import find_images, split_files
+from pixcolor.metrics import evaluate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("photos")
+    parser.add_argument("run")
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.2, 1.4])
+    parser.add_argument("--render-size", type=int, default=256)
+    parser.add_argument("--only", nargs="*", help="snapshot names to score (default: all)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    _, holdout = split_files(find_images(args.photos), val_fraction=0.1, seed=0, root=args.photos)
+    snapshots = sorted((Path(args.run) / "snapshots").iterdir())
+    if args.only:
+        snapshots = [s for s in snapshots if s.name in args.only]
+    rows = []
+    for snap in snapshots:
+        gen = pixcolor.UNetGenerator.from_pretrained(snap)
+        colorizer = pixcolor.Colorizer(gen, device="cpu")
+        for factor in args.factors:
+            res = (
+                evaluate(colorizer, holdout, render_size=args.render_size, progress=False)
+                if factor == 1.0
+                else None
+            )
+            if res is None:
+                scaled = pixcolor.UNetGenerator.from_config(
+                    {**gen.config_dict(), "ab_scale": gen.config.ab_scale * factor}
+                )
+                scaled.load_state_dict(gen.state_dict())
+                res = evaluate(
+                    pixcolor.Colorizer(scaled, device="cpu"),
+                    holdout,
+                    render_size=args.render_size,
+                    progress=False,
+                )
+            row = {
+                "snapshot": snap.name, "factor": factor, "psnr": res["model"]["psnr"],
+                "gray_pil_psnr": res["gray_pil"]["psnr"], "delta_cf": res["model"]["delta_cf"],
+                "colorfulness": res["model"]["colorfulness"], "truth_cf": res["truth_colorfulness"],
+            }  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
