@@ -164,6 +164,16 @@ class TestLightnessOnly:
         x = torch.rand(2, 3, 9, 7, dtype=torch.float64)
         torch.testing.assert_close(lab.rgb_to_l(x), lab.rgb_to_lab(x)[:, :1], atol=1e-12, rtol=0)
 
+    def test_chunked_lightness(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        x = torch.rand(2, 3, 40, 16)
+        whole = lab.rgb_to_l(x)
+        monkeypatch.setattr(lab, "_CHUNK_PIXELS", 48)  # forces 3-row chunks
+        for image in (x, x[:, :1].expand(-1, 3, -1, -1)):
+            chunked = lab.rgb_to_l(image)
+            assert chunked.shape == (2, 1, 40, 16)
+            torch.testing.assert_close(chunked, lab.rgb_to_l(image.contiguous()), atol=2e-5, rtol=0)
+        torch.testing.assert_close(lab.rgb_to_l(x), whole, atol=0, rtol=0)
+
     def test_expanded_gray_fast_path(self) -> None:
         plane = torch.rand(2, 1, 9, 7)
         expanded = plane.expand(-1, 3, -1, -1)

@@ -216,8 +216,10 @@ def _chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> tor
     rows = max(1, _CHUNK_PIXELS // max(1, width * batch))
     if rows >= height:
         return fn(x)
-    out = torch.empty_like(x)
-    for start in range(0, height, rows):
+    first = fn(x[..., :rows, :])  # fn may change the channel count (rgb_to_l)
+    out = first.new_empty((*first.shape[:-2], height, width))
+    out[..., :rows, :] = first
+    for start in range(rows, height, rows):
         out[..., start : start + rows, :] = fn(x[..., start : start + rows, :])
     return out
 
