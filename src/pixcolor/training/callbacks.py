@@ -151,7 +151,7 @@ class SampleGrid(Callback):
         with torch.random.fork_rng(devices=[]):  # augmentation must not disturb training's RNG
             torch.manual_seed(0)
             rgb = torch.stack([dataset[i] for i in range(min(self.n, len(dataset)))])  # type: ignore[arg-type]
-        const = trainer._lab
+        const = trainer.lab_constants
         light, _ = prepare_batch(rgb, **const, device=trainer.device)
         was_training = trainer.generator.training
         trainer.generator.eval()

@@ -144,7 +144,9 @@ class Trainer:
     Attributes:
         state: ``phase``, ``epoch``, ``step_in_epoch`` (optimizer steps), ``global_step``,
             ``best``, ``history`` (one dict of metrics per finished epoch).
-        should_stop: Set it (from a callback) to end :meth:`fit` after the current step.
+        should_stop: Set it (from a callback) to end :meth:`fit` after the current step;
+            under DistributedDataParallel every rank stops when any rank sets it.
+        lab_constants: ``l_center``, ``l_scale``, ``ab_scale`` of the generator's config.
 
     Example:
         >>> import pixcolor
@@ -187,7 +189,7 @@ class Trainer:
         self.should_stop = False
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
-        self._lab = lab_constants(generator)
+        self.lab_constants = lab_constants(generator)
         self._g: nn.Module = generator
         self._d_pair: nn.Module | None = None
         self._running: dict[str, float] = {}
@@ -331,12 +333,14 @@ class Trainer:
 
         with self._autocast():
             fake_ab = self.generator(batch.lightness).float()
-        light = lab.denormalize_l(batch.lightness, self._lab["l_center"], self._lab["l_scale"])
+        light = lab.denormalize_l(
+            batch.lightness, self.lab_constants["l_center"], self.lab_constants["l_scale"]
+        )
         fake = lab.lab_to_rgb(
-            torch.cat([light, lab.denormalize_ab(fake_ab, self._lab["ab_scale"])], 1)
+            torch.cat([light, lab.denormalize_ab(fake_ab, self.lab_constants["ab_scale"])], 1)
         )
         real = lab.lab_to_rgb(
-            torch.cat([light, lab.denormalize_ab(batch.ab, self._lab["ab_scale"])], 1)
+            torch.cat([light, lab.denormalize_ab(batch.ab, self.lab_constants["ab_scale"])], 1)
         )
         mse = (fake - real).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
         return {
@@ -416,7 +420,7 @@ class Trainer:
         for rgb in loader:
             batch = Batch(
                 *prepare_batch(
-                    rgb, **self._lab, device=self.device, channels_last=cfg.channels_last
+                    rgb, **self.lab_constants, device=self.device, channels_last=cfg.channels_last
                 )
             )
             logs = self.training_step(batch)
@@ -436,6 +440,10 @@ class Trainer:
             self._emit("on_step_end", values)
             if cfg.max_steps and state["global_step"] >= cfg.max_steps:
                 self.should_stop = True
+            if self.world_size > 1:  # one rank stopping alone would leave the others waiting
+                flag = torch.tensor([float(self.should_stop)], device=self.device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                self.should_stop = bool(flag.item())
             if state["step_in_epoch"] >= steps_per_epoch or self.should_stop:
                 break
             if cfg.save_every_steps and state["global_step"] % cfg.save_every_steps == 0:
@@ -482,7 +490,7 @@ class Trainer:
             leave=False,
             disable=not (self.config.progress and self.is_main_process),
         ):
-            batch = Batch(*prepare_batch(rgb, **self._lab, device=self.device))
+            batch = Batch(*prepare_batch(rgb, **self.lab_constants, device=self.device))
             for k, v in self.validation_step(batch).items():
                 totals[k] = totals.get(k, 0.0) + float(v) * len(rgb)
             count += len(rgb)
