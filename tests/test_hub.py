@@ -219,3 +219,18 @@ class TestPushToHub:
         (tmp_path / WEIGHTS_NAME).write_bytes(uploaded[WEIGHTS_NAME])
         (tmp_path / CONFIG_NAME).write_bytes(uploaded[CONFIG_NAME])
         assert UNetGenerator.from_pretrained(tmp_path).config == gen.config
+
+
+def test_saved_files_are_readable_by_others(tmp_path: Path) -> None:
+    """Atomic writes must not leave mkstemp's private 0600 mode on a user's model."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        _tiny_generator().save_pretrained(tmp_path / "gen")
+    finally:
+        os.umask(umask)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        mode = stat.S_IMODE((tmp_path / "gen" / name).stat().st_mode)
+        assert mode & stat.S_IROTH, f"{name} has mode {oct(mode)}"

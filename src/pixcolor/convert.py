@@ -25,7 +25,6 @@ import os
 import pickle
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pixcolor._atomic import temporary_dir
 from pixcolor.errors import CheckpointError
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 
@@ -376,7 +376,7 @@ def _write_atomically(
     """Save every model under a temporary sibling of ``output_dir``, then rename it in place."""
     parent = output_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".tmp", dir=parent))
+    tmp = temporary_dir(output_dir)
     try:
         for name, model in models.items():
             model.save_pretrained(tmp / name)

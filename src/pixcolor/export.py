@@ -27,12 +27,12 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from pixcolor._atomic import publish, temporary_file
 from pixcolor.models import UNetGenerator
 
 __all__ = ["export_onnx"]
@@ -196,13 +196,12 @@ def _require(*modules: str) -> None:
 def _save_atomically(program: torch.onnx.ONNXProgram, path: Path, overwrite: bool) -> None:
     """Save to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_file(path)
     try:
-        program.save(tmp, external_data=False)
+        program.save(str(tmp), external_data=False)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -28,6 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from pixcolor._atomic import publish, temporary_file
 from pixcolor.errors import CheckpointError, ModelNotFoundError
 
 __all__ = [
@@ -399,11 +400,10 @@ def _check_state_dict(model: Any, state: Mapping[str, torch.Tensor], path: Path)
 
 def _atomic_write(target: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` then rename over ``target``; clean up on failure."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = temporary_file(target)
     try:
-        write(Path(tmp))
-        os.replace(tmp, target)
+        write(tmp)
+        publish(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

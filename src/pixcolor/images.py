@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin
 
 from pixcolor import lab
+from pixcolor._atomic import temporary_file
 from pixcolor.errors import ImageError, ImageNotFoundError
 
 __all__ = ["ImageInput", "LoadedImage", "OutputWriter", "load_image", "save_image", "to_output"]
@@ -552,13 +552,10 @@ def _save_params(fmt: str, like: LoadedImage | None) -> dict[str, Any]:
 def _atomic_save(
     image: Image.Image, target: Path, fmt: str, params: dict[str, Any], overwrite: bool
 ) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = temporary_file(target)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(tmp, "wb") as file:
             image.save(file, format=fmt, **params)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
         if overwrite:
             os.replace(tmp, target)
         else:
