@@ -88,3 +88,31 @@ def test_train_errors(tmp_path: Path, photos: Path, capsys: pytest.CaptureFixtur
         "image_size must be a multiple of the generator's stride 128, got 96"
         in capsys.readouterr().err
     )
+
+
+def test_push_with_hub_mocked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from unittest import mock
+
+    from pixcolor import UNetGenerator
+
+    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(tmp_path / "gen")
+    with mock.patch("huggingface_hub.HfApi") as api_cls:
+        api_cls.return_value.upload_folder.return_value = mock.Mock(
+            commit_url="https://hub/commit/1"
+        )
+        code = main(
+            [
+                "push",
+                str(tmp_path / "gen"),
+                "me/pixcolor-coco",
+                "--subfolder",
+                "generator",
+                "--private",
+            ]
+        )
+    assert code == 0
+    api_cls.return_value.create_repo.assert_called_once_with(
+        "me/pixcolor-coco", private=True, exist_ok=True
+    )
+    assert api_cls.return_value.upload_folder.call_args.kwargs["path_in_repo"] == "generator"
+    assert "https://hub/commit/1" in capsys.readouterr().out
