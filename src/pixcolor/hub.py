@@ -335,7 +335,8 @@ def _download(
             f"{name!r} is not a local directory, and Hub repo {where} is not in the local "
             "Hugging Face cache while the Hub cannot be reached (offline, HF_HUB_OFFLINE=1 or "
             "local_files_only=True). Download it once with network access, pass a directory "
-            "made by save_pretrained, or use the model bundled with pixcolor: "
+            "made by save_pretrained, or use the model bundled with pixcolor, which works "
+            "offline: leave out --model on the command line, or call "
             "pixcolor.Colorizer.from_pretrained() with no name."
         ) from err
     except RevisionNotFoundError as err:
