@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import pixcolor
+from helpers import randomise_batchnorm
 from pixcolor.convert import FASTAI_SOURCES, convert_fastai
 from pixcolor.errors import CheckpointError
 
@@ -65,16 +66,7 @@ def _randomise(model: nn.Module) -> nn.Module:
     """Random BN statistics and affine parameters and conv biases, so that a mis-mapped
     tensor changes the output; eval mode."""
     torch.manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-            elif isinstance(m, nn.Conv2d) and m.bias is not None:
-                m.bias.normal_(0.0, 0.05)
-    return model.eval()
+    return randomise_batchnorm(model, conv_bias=True).eval()
 
 
 def _tiny_generator(encoder: str = "resnet18") -> pixcolor.UNetGenerator:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 import pixcolor
 import pixcolor.export
+from helpers import randomise_batchnorm
 from pixcolor.export import export_onnx
 
 # pix2pix is exported at opset 18 (the exporter's own, no conversion), resnet18 at the default 17.
@@ -25,17 +25,6 @@ TINY = {
 }
 
 
-def _randomise_batchnorm(model: nn.Module) -> None:
-    """Random running statistics, so that an export in training mode would not match."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-
-
 @pytest.fixture(scope="module", params=sorted(TINY))
 def exported(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -45,7 +34,7 @@ def exported(
         pytest.importorskip(module)
     torch.manual_seed(0)
     model = pixcolor.UNetGenerator(**TINY[request.param])
-    _randomise_batchnorm(model)
+    randomise_batchnorm(model)  # an export in training mode would not match
     model.train()
     path = tmp_path_factory.mktemp("onnx") / "colorizer.onnx"
     path.write_bytes(b"stale")

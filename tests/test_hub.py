@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import pixcolor
+from helpers import randomise_batchnorm
 from pixcolor import CheckpointError, ModelNotFoundError, PatchDiscriminator, UNetGenerator
 from pixcolor.hub import CONFIG_NAME, PRESETS, WEIGHTS_NAME, Preset
 
@@ -23,12 +24,7 @@ def _tiny_generator(seed: int = 0) -> UNetGenerator:
     gen = UNetGenerator(
         encoder="resnet18", base_channels=8, l_center=0.0, l_scale=100.0, ab_scale=128.0
     )
-    # move BN running stats off their defaults so a lost buffer would show
-    for module in gen.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return gen.eval()
+    return randomise_batchnorm(gen).eval()  # a lost buffer would show
 
 
 def _populate_hf_cache(
