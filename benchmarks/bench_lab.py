@@ -33,6 +33,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile(rgb_to_lab): one fused kernel (compiles for ~30 s first)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -62,6 +67,11 @@ def main() -> None:
             best_of(lambda: lab.lab_to_rgb(lab_tensor), args.repeat),
         ),
     ]
+    if args.compile:
+        fused = torch.compile(lab._rgb_to_lab, dynamic=False)
+        rows.append(
+            ("rgb->lab", "pixcolor, torch.compile'd", best_of(lambda: fused(tensor), args.repeat))
+        )
     print(
         f"{args.size}x{args.size} image, {torch.get_num_threads()} torch threads, best of {args.repeat}"
     )
@@ -71,6 +81,12 @@ def main() -> None:
     print(f"rgb->lab speed-up vs skimage uint8/float64 path: {rows[0][2] / ours_fwd:5.2f}x")
     print(f"rgb->lab speed-up vs skimage float32 path:       {rows[1][2] / ours_fwd:5.2f}x")
     print(f"lab->rgb speed-up vs skimage:                    {rows[3][2] / ours_inv:5.2f}x")
+    if args.compile:
+        fused_ms = rows[5][2]
+        print(
+            "compiled rgb->lab vs skimage uint8 / float32:    "
+            f"{rows[0][2] / fused_ms:5.2f}x / {rows[1][2] / fused_ms:5.2f}x"
+        )
 
 
 if __name__ == "__main__":
