@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixcolor.data import PhotoFolder, lab_constants, prepare_batch
@@ -30,6 +30,7 @@ from pixcolor.models import PatchDiscriminator, UNetGenerator
 from pixcolor.training import checkpoint as ckpt
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
 from pixcolor.training.losses import GAN_MODES, GANLoss, chroma_loss, l1_loss
+from pixcolor.training.sampling import IndexDataset, ResumableSampler, SeededDataset
 
 __all__ = ["Batch", "Trainer", "TrainerConfig"]
 
@@ -532,12 +533,12 @@ class Trainer:
 
     def _loader(self, dataset: Dataset, train: bool, epoch: int, start_step: int) -> DataLoader:
         cfg = self.config
-        sampler = _ResumableSampler(
+        sampler = ResumableSampler(
             len(dataset), shuffle=train, seed=cfg.seed, epoch=epoch, rank=self.rank,
             world_size=self.world_size, skip=start_step * cfg.batch_size * cfg.grad_accum_steps,
         )  # fmt: skip
         return DataLoader(
-            _SeededDataset(dataset, cfg.seed) if train else _IndexDataset(dataset),
+            SeededDataset(dataset, cfg.seed) if train else IndexDataset(dataset),
             batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
             drop_last=train, pin_memory=self.device.type == "cuda",
         )  # fmt: skip
@@ -602,63 +603,6 @@ class _Pair(nn.Module):
 
     def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.discriminator(real), self.discriminator(fake)
-
-
-class _ResumableSampler(Sampler[tuple[int, int]]):
-    """Shuffles with a generator seeded by ``(seed, epoch)``, shards by rank, and can skip
-    the samples already seen: a resumed epoch yields exactly the rest of the original one.
-    Yields ``(epoch, index)`` so that augmentation can be seeded per sample."""
-
-    def __init__(
-        self, n: int, *, shuffle: bool, seed: int, epoch: int, rank: int, world_size: int, skip: int
-    ):
-        self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, epoch
-        self.rank, self.world_size, self.skip = rank, world_size, skip
-
-    def _indices(self) -> list[int]:
-        if self.shuffle:
-            order = torch.randperm(
-                self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            )
-            indices = order.tolist()
-        else:
-            indices = list(range(self.n))
-        per_rank = math.ceil(self.n / self.world_size)
-        indices += indices[: per_rank * self.world_size - self.n]  # pad so every rank gets as many
-        return indices[self.rank :: self.world_size][self.skip :]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(self.epoch, i) for i in self._indices()])
-
-    def __len__(self) -> int:
-        return len(self._indices())
-
-
-class _SeededDataset(Dataset):
-    """Draws each sample's augmentation from an RNG seeded by ``(seed, epoch, index)``,
-    independent of worker count and of where a resumed run restarts."""
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
-        epoch, index = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(((self.seed * 1_000_003 + epoch) * 10_000_019 + index) % (1 << 63))
-            return self.dataset[index]
-
-
-class _IndexDataset(_SeededDataset):
-    """Validation: no augmentation randomness; ``(epoch, index)`` keys are unpacked."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        super().__init__(dataset, 0)
-
-    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
-        return self.dataset[key[1]]
 
 
 def _set_requires_grad(module: nn.Module | None, flag: bool) -> None:
