@@ -21,8 +21,13 @@ HEIGHT = 260
 
 
 def _row(images: list[Image.Image], labels: list[str]) -> Image.Image:
-    scaled = [im.convert("RGB").resize((round(im.width * HEIGHT / im.height), HEIGHT), Image.LANCZOS) for im in images]
-    canvas = Image.new("RGB", (sum(im.width for im in scaled) + 8 * (len(scaled) + 1), HEIGHT + 30), "white")
+    scaled = [
+        im.convert("RGB").resize((round(im.width * HEIGHT / im.height), HEIGHT), Image.LANCZOS)
+        for im in images
+    ]
+    canvas = Image.new(
+        "RGB", (sum(im.width for im in scaled) + 8 * (len(scaled) + 1), HEIGHT + 30), "white"
+    )
     draw = ImageDraw.Draw(canvas)
     x = 8
     for im, label in zip(scaled, labels, strict=True):
@@ -38,12 +43,16 @@ def main() -> None:
     for name in ("expedition_1897", "yawn"):
         gray = Image.open(ROOT / "examples" / "data" / f"{name}.jpg")
         out = colorizer.colorize(gray)
-        _row([gray, out], ["black-and-white input", "pixcolor (bundled model)"]).save(OUT / f"{name}.jpg", quality=88)
+        _row([gray, out], ["black-and-white input", "pixcolor (bundled model)"]).save(
+            OUT / f"{name}.jpg", quality=88
+        )
     for name in ("coffee", "chelsea", "rocket"):
         truth = Image.open(ROOT / "tests" / "assets" / f"{name}.jpg").convert("RGB")
         gray = truth.convert("L")
         out = colorizer.colorize(gray)
-        _row([gray, out, truth], ["input (made gray)", "pixcolor (bundled model)", "original"]).save(OUT / f"{name}.jpg", quality=88)
+        _row(
+            [gray, out, truth], ["input (made gray)", "pixcolor (bundled model)", "original"]
+        ).save(OUT / f"{name}.jpg", quality=88)
         print("wrote", OUT / f"{name}.jpg")
 
 

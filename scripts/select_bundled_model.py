@@ -38,24 +38,13 @@ def main() -> None:
     rows = []
     for snap in snapshots:
         gen = pixcolor.UNetGenerator.from_pretrained(snap)
-        colorizer = pixcolor.Colorizer(gen, device="cpu")
         for factor in args.factors:
-            res = (
-                evaluate(colorizer, holdout, render_size=args.render_size, progress=False)
-                if factor == 1.0
-                else None
+            scaled = pixcolor.UNetGenerator.from_config(
+                {**gen.config_dict(), "ab_scale": gen.config.ab_scale * factor}
             )
-            if res is None:
-                scaled = pixcolor.UNetGenerator.from_config(
-                    {**gen.config_dict(), "ab_scale": gen.config.ab_scale * factor}
-                )
-                scaled.load_state_dict(gen.state_dict())
-                res = evaluate(
-                    pixcolor.Colorizer(scaled, device="cpu"),
-                    holdout,
-                    render_size=args.render_size,
-                    progress=False,
-                )
+            scaled.load_state_dict(gen.state_dict())
+            colorizer = pixcolor.Colorizer(scaled, device="cpu")
+            res = evaluate(colorizer, holdout, render_size=args.render_size, progress=False)
             row = {
                 "snapshot": snap.name, "factor": factor, "psnr": res["model"]["psnr"],
                 "gray_pil_psnr": res["gray_pil"]["psnr"], "delta_cf": res["model"]["delta_cf"],

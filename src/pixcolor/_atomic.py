@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,6 +26,18 @@ def temporary_dir(target: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``target``, then rename it over
+    ``target``; on any failure the temporary file is removed and ``target`` is untouched."""
+    tmp = temporary_file(target)
+    try:
+        write(tmp)
+        publish(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def publish(tmp: Path, target: Path) -> None:

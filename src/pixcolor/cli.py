@@ -262,6 +262,7 @@ def _add_evaluate(sub: Any) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from pixcolor._atomic import write_atomically
     from pixcolor.colorizer import Colorizer
     from pixcolor.metrics import evaluate, format_table
 
@@ -277,9 +278,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     results["model_name"] = str(args.model)
     results["data"] = str(args.data)
     print(format_table(results))
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(_finite(results), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    text = json.dumps(_finite(results), indent=2, allow_nan=False) + "\n"
+    write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     print(f"wrote {out}")
     return 0
 

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from pixcolor._atomic import publish, temporary_file
+from pixcolor._atomic import write_atomically
 from pixcolor.errors import CheckpointError, ModelNotFoundError
 
 __all__ = [
@@ -149,11 +149,11 @@ class PretrainedMixin:
             )
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
-        _atomic_write(
+        write_atomically(
             directory / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"})
         )
         text = json.dumps(self.config_dict(), indent=2) + "\n"
-        _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(text, encoding="utf-8"))
+        write_atomically(directory / CONFIG_NAME, lambda p: p.write_text(text, encoding="utf-8"))
         logger.debug("saved %s to %s", type(self).__name__, directory)
         return directory
 
@@ -397,14 +397,3 @@ def _check_state_dict(model: Any, state: Mapping[str, torch.Tensor], path: Path)
             f"{path} does not match the {type(model).__name__} described by its config.json; "
             + "; ".join(problems)
         )
-
-
-def _atomic_write(target: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename over ``target``; clean up on failure."""
-    tmp = temporary_file(target)
-    try:
-        write(tmp)
-        publish(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from pixcolor._atomic import write_atomically
 from pixcolor.training.plots import plot_curves, save_grid
 
 if TYPE_CHECKING:
@@ -189,6 +189,5 @@ def _truncate_jsonl(path: Path, keep: Any) -> None:
     if not path.is_file():
         return
     rows = [row for row in _read_jsonl(path) if keep(row)]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    os.replace(tmp, path)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

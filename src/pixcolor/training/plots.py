@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from pixcolor._atomic import write_atomically
+
 __all__ = ["plot_curves", "save_grid"]
 
 _PANEL = (360, 200)
@@ -88,6 +90,4 @@ def save_grid(rows: Sequence[Sequence[torch.Tensor]], path: str | os.PathLike[st
 
 def _save_png(image: Image.Image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: image.save(tmp, format="PNG"))

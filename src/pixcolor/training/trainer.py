@@ -24,8 +24,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from pixcolor._atomic import write_atomically
 from pixcolor.data import PhotoFolder, lab_constants, prepare_batch
-from pixcolor.metrics import colorfulness
+from pixcolor.metrics import colorfulness, psnr
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 from pixcolor.training import checkpoint as ckpt
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
@@ -343,10 +344,9 @@ class Trainer:
         real = lab.lab_to_rgb(
             torch.cat([light, lab.denormalize_ab(batch.ab, self.lab_constants["ab_scale"])], 1)
         )
-        mse = (fake - real).pow(2).mean(dim=(1, 2, 3)).clamp(min=1e-10)
         return {
             "val_l1": l1_loss(fake_ab, batch.ab),
-            "val_psnr": (-10 * torch.log10(mse)).mean(),
+            "val_psnr": psnr(fake, real).clamp(max=100.0).mean(),  # identical images: 100, not inf
             "val_colorfulness": colorfulness(fake).mean(),
             "val_colorfulness_truth": colorfulness(real).mean(),
         }
@@ -584,9 +584,10 @@ class Trainer:
             if self.discriminator is not None
             else None,
         }
-        tmp = self.run_dir / ".config.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_dir / "config.json")
+        text = json.dumps(payload, indent=2) + "\n"
+        write_atomically(
+            self.run_dir / "config.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
+        )
 
     def _emit(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
