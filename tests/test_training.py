@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -93,6 +94,7 @@ class TestConfig:
             ({"precision": "fp8"}, "precision must be one of .* got 'fp8'"),
             ({"gan_mode": "wgan"}, "gan_mode must be one of"),
             ({"pretrain_epochs": -1}, "pretrain_epochs must be >= 0, got -1"),
+            ({"lr_decay": "step"}, "lr_decay must be one of .* got 'step'"),
         ],
     )
     def test_errors(self, kwargs: dict, message: str) -> None:
@@ -103,6 +105,33 @@ class TestConfig:
         gen, _ = tiny_models()
         with pytest.raises(ValueError, match="gan_epochs=2 needs a discriminator"):
             Trainer(gen, None, TrainerConfig(gan_epochs=2))
+
+    @pytest.mark.parametrize("kind", ["linear", "cosine"])
+    def test_lr_decay_per_phase(self, tmp_path: Path, photos: Path, kind: str) -> None:
+        """Each phase starts at its base rate and decays by step, D and G alike."""
+        seen: list[tuple[str, float, float | None]] = []
+
+        class Record(Callback):
+            def on_step_end(self, trainer: Trainer, logs: dict) -> None:
+                opts = trainer.optimizers
+                d = opts["discriminator"].param_groups[0]["lr"] if "discriminator" in opts else None
+                seen.append((trainer.state["phase"], opts["generator"].param_groups[0]["lr"], d))
+
+        gen, disc = tiny_models()
+        cfg = tiny_config(tmp_path, pretrain_lr=1e-3, lr_g=4e-4, lr_d=2e-4, lr_decay=kind)
+        Trainer(gen, disc, cfg, callbacks=[Record()]).fit(photos)
+        pre = [s for s in seen if s[0] == "pretrain"]
+        gan = [s for s in seen if s[0] == "gan"]
+        assert len(pre) == 3 and len(gan) == 6  # 12 photos / batch 4: 3 steps per epoch
+        for steps, base_g, base_d in ((pre, 1e-3, None), (gan, 4e-4, 2e-4)):
+            for k, (_, lr_g, lr_d) in enumerate(steps):
+                factor = (
+                    1 - k / len(steps)
+                    if kind == "linear"
+                    else 0.5 * (1 + math.cos(math.pi * k / len(steps)))
+                )
+                assert lr_g == pytest.approx(base_g * factor)
+                assert lr_d == (None if base_d is None else pytest.approx(base_d * factor))
 
     def test_resume_without_checkpoint(self, tmp_path: Path, photos: Path) -> None:
         gen, disc = tiny_models()
@@ -226,7 +255,7 @@ _RUN = textwrap.dedent(
 
     torch.set_num_threads(1)
     gen, disc = tiny_models()
-    cfg = tiny_config(Path({tmp!r}), save_every_steps=2)
+    cfg = tiny_config(Path({tmp!r}), save_every_steps=2, lr_decay="linear")
     resume = {resume!r} or None
     Trainer(gen, disc, cfg, callbacks=[Kill()]).fit({photos!r}, val={photos!r}, resume=resume)
     """

@@ -148,6 +148,11 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--lr-g", type=float)
     p.add_argument("--lr-d", type=float)
     p.add_argument("--pretrain-lr", type=float)
+    p.add_argument(
+        "--lr-decay",
+        choices=("none", "linear", "cosine"),
+        help="decay every learning rate towards 0 within each phase (default none)",
+    )
     p.add_argument("--lambda-l1", type=float)
     p.add_argument("--gan-mode", choices=("vanilla", "lsgan", "hinge"))
     p.add_argument(
@@ -178,7 +183,7 @@ def _add_train(sub: Any) -> None:
 
 _TRAINER_FLAGS = (
     "image_size", "batch_size", "pretrain_epochs", "gan_epochs", "max_steps", "lr_g", "lr_d", "pretrain_lr",
-    "lambda_l1", "gan_mode", "real_label", "grad_accum_steps", "precision", "channels_last", "compile",
+    "lr_decay", "lambda_l1", "gan_mode", "real_label", "grad_accum_steps", "precision", "channels_last", "compile",
     "num_workers", "save_every_steps", "seed", "device",
 )  # fmt: skip
 

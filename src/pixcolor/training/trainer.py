@@ -32,6 +32,7 @@ from pixcolor.training import checkpoint as ckpt
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
 from pixcolor.training.losses import GAN_MODES, GANLoss, chroma_loss, l1_loss
 from pixcolor.training.sampling import IndexDataset, ResumableSampler, SeededDataset
+from pixcolor.training.schedule import LR_DECAYS, lr_factor
 
 __all__ = ["Batch", "Trainer", "TrainerConfig"]
 
@@ -52,6 +53,9 @@ class TrainerConfig:
         pretrain_lr: Generator learning rate in the warm-up (1e-4 in the seeds).
         lr_g: Generator learning rate in the GAN phase.
         lr_d: Discriminator learning rate.
+        lr_decay: ``"none"`` (constant rates), ``"linear"`` or ``"cosine"``: within each
+            phase, every optimizer's rate decays from its base value towards 0 at the
+            phase's end (a pure function of the step, so resuming is exact).
         betas: Adam betas of every optimizer.
         lambda_l1: Weight of the L1 term in the GAN phase.
         chroma_weight: Weight of a colourfulness target in both phases: the mean absolute
@@ -83,6 +87,7 @@ class TrainerConfig:
     pretrain_lr: float = 1e-4
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    lr_decay: str = "none"
     betas: tuple[float, float] = (0.5, 0.999)
     lambda_l1: float = 100.0
     chroma_weight: float = 0.0
@@ -118,6 +123,8 @@ class TrainerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
         if self.precision not in _PRECISIONS:
             raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
         if self.best_mode not in ("min", "max"):
@@ -190,6 +197,7 @@ class Trainer:
         }  # fmt: skip
         self.should_stop = False
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._base_lrs: dict[str, list[float]] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self.lab_constants = lab_constants(generator)
         self._g: nn.Module = generator
@@ -379,7 +387,7 @@ class Trainer:
         if self.discriminator is not None and (path / "discriminator").is_dir():
             self._load_weights(path / "discriminator", self.discriminator)
         self.state = meta["trainer"]
-        self.optimizers = self.configure_optimizers(self.state["phase"])
+        self._make_optimizers(self.state["phase"])
         self.scalers = self._make_scalers(self.state["phase"])
         ckpt.restore_optimizers(self.optimizers, self.scalers, opt_tensors, meta["optimizers"])
         ckpt.restore_rng(rng_tensors, meta["rng"])
@@ -397,7 +405,7 @@ class Trainer:
         if phase != state["phase"] or not self.optimizers:
             if phase != state["phase"]:
                 state.update(phase=phase)
-            self.optimizers = self.configure_optimizers(phase)
+            self._make_optimizers(phase)
             self.scalers = self._make_scalers(phase)
         self.generator.train()
         if self.discriminator is not None:
@@ -424,6 +432,7 @@ class Trainer:
                     rgb, **self.lab_constants, device=self.device, channels_last=cfg.channels_last
                 )
             )
+            self._apply_lr_decay(steps_per_epoch)
             logs = self.training_step(batch)
             self._micro += 1
             if self._micro % cfg.grad_accum_steps:
@@ -462,6 +471,28 @@ class Trainer:
         state.update(epoch=state["epoch"] + 1, step_in_epoch=0)
         self._emit("on_epoch_end", metrics)
         self.save_checkpoint()
+
+    def _make_optimizers(self, phase: str) -> None:
+        """:meth:`configure_optimizers`, remembering each group's base learning rate."""
+        self.optimizers = self.configure_optimizers(phase)
+        self._base_lrs = {
+            name: [group["lr"] for group in opt.param_groups]
+            for name, opt in self.optimizers.items()
+        }
+
+    def _apply_lr_decay(self, steps_per_epoch: int) -> None:
+        """Set every optimizer's rate for the coming step from ``config.lr_decay``."""
+        cfg, state = self.config, self.state
+        if cfg.lr_decay == "none":
+            return
+        pretrain = state["phase"] == "pretrain"
+        first_epoch = 0 if pretrain else cfg.pretrain_epochs
+        epochs = cfg.pretrain_epochs if pretrain else cfg.gan_epochs
+        step = (state["epoch"] - first_epoch) * steps_per_epoch + state["step_in_epoch"]
+        factor = lr_factor(cfg.lr_decay, step, epochs * steps_per_epoch)
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self._base_lrs[name], strict=True):
+                group["lr"] = base * factor
 
     def _last_micro_batch(self) -> bool:
         """True while the current micro-batch completes an accumulation cycle."""
