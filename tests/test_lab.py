@@ -185,3 +185,69 @@ class TestLightnessOnly:
         np.testing.assert_allclose(
             lab.rgb_to_l(expanded)[0, 0].numpy(), reference, atol=1e-3, rtol=0
         )
+
+
+class TestRecolor:
+    """``recolor(rgb, ab)``: the L of ``rgb`` with chroma ``ab``, fitted into sRGB."""
+
+    def test_in_gamut_matches_skimage(self) -> None:
+        # Targets taken from real colours, so every (L, a, b) is inside the gamut.
+        rng = np.random.default_rng(0)
+        target = rng.uniform(0.02, 0.98, (16, 16, 3))
+        lab_target = color.rgb2lab(target)
+        source = color.lab2rgb(
+            np.dstack([lab_target[..., :1], np.zeros((16, 16, 2))])
+        )  # gray, same L
+        rgb = torch.from_numpy(source).permute(2, 0, 1)
+        ab = torch.from_numpy(lab_target[..., 1:]).permute(2, 0, 1)
+        out = lab.recolor(rgb, ab)
+        assert out.dtype == torch.float64
+        np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), target, atol=1e-4, rtol=0)
+
+    def test_out_of_gamut_keeps_lightness_and_hue_side(self) -> None:
+        rgb = torch.rand(3, 3, 20, 20)
+        ab = torch.randn(3, 2, 20, 20) * 90  # mostly far outside the gamut
+        out = lab.recolor(rgb, ab)
+        assert out.min() >= 0 and out.max() <= 1
+        torch.testing.assert_close(lab.rgb_to_l(out), lab.rgb_to_l(rgb), atol=2e-3, rtol=0)
+        out_ab = lab.rgb_to_lab(out)[:, 1:]
+        # Chroma only shrinks (towards gray), and a/b keep their sign where they are large.
+        assert (out_ab.norm(dim=1) <= ab.norm(dim=1) + 1e-2).all()
+        large = ab.abs() > 20
+        assert (torch.sign(out_ab[large]) == torch.sign(ab[large])).float().mean() > 0.95
+
+    def test_gray_plane_expanded_and_chunked_agree(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        plane = torch.rand(2, 1, 30, 11)
+        ab = torch.randn(2, 2, 30, 11) * 30
+        one = lab.recolor(plane, ab)
+        torch.testing.assert_close(
+            lab.recolor(plane.expand(-1, 3, -1, -1), ab), one, atol=0, rtol=0
+        )
+        torch.testing.assert_close(
+            lab.recolor(plane.expand(-1, 3, -1, -1).contiguous(), ab), one, atol=1e-5, rtol=0
+        )
+        monkeypatch.setattr(lab, "_CHUNK_PIXELS", 50)
+        torch.testing.assert_close(lab.recolor(plane, ab), one, atol=0, rtol=0)
+
+    def test_zero_chroma_is_gray_of_same_lightness(self) -> None:
+        rgb = torch.rand(1, 3, 8, 8)
+        out = lab.recolor(rgb, torch.zeros(1, 2, 8, 8))
+        torch.testing.assert_close(
+            out,
+            lab.lab_to_rgb(lab.rgb_to_lab(rgb) * torch.tensor([1.0, 0, 0]).view(3, 1, 1)),
+            atol=1e-5,
+            rtol=0,
+        )
+
+    @pytest.mark.parametrize(
+        ("rgb", "ab", "error", "message"),
+        [
+            (np.zeros((3, 2, 2)), torch.zeros(2, 2, 2), TypeError, "rgb must be a floating-point torch.Tensor, got ndarray"),
+            (torch.zeros(3, 2, 2), torch.zeros(2, 2, 2, dtype=torch.int64), TypeError, "ab must be .* got dtype torch.int64"),
+            (torch.zeros(2, 2, 2), torch.zeros(2, 2, 2), ValueError, r"got \(2, 2, 2\) and \(2, 2, 2\)"),
+            (torch.zeros(3, 2, 2), torch.zeros(2, 2, 3), ValueError, "of the same"),
+        ],
+    )  # fmt: skip
+    def test_errors(self, rgb: object, ab: object, error: type, message: str) -> None:
+        with pytest.raises(error, match=message):
+            lab.recolor(rgb, ab)  # type: ignore[arg-type]

@@ -8,8 +8,8 @@ the generators are trained (random resized crops) and costs nothing visible sinc
 smooth chroma comes from that size.
 
 A predicted colour outside the sRGB gamut is not clipped channel by channel (that would
-change its luminance): it is moved towards the gray of the same luminance until it fits,
-so the output's L is the input's L up to 8-bit rounding.
+change its luminance): :func:`pixcolor.lab.recolor` moves it towards the gray of the same
+luminance until it fits, so the output's L is the input's L up to 8-bit rounding.
 
 Everything at full resolution (RGB -> L, upsampling a/b, Lab -> RGB, conversion to the
 output dtype) runs in horizontal strips on the model's device, so a 24-megapixel photo
@@ -46,10 +46,6 @@ ImageOutput = Image.Image | np.ndarray | torch.Tensor
 _STRIP_PIXELS = 1 << 20
 # A chunk of inputs (loaded, colourised, then released) stops growing past this many pixels.
 _CHUNK_PIXELS = 1 << 24
-# sRGB transfer curve knees and the Y row of scikit-image's sRGB -> XYZ matrix (sums to 1).
-_SRGB_KNEE = 0.04045
-_LINEAR_KNEE = 0.0031308
-_LUMA = (0.212671, 0.715160, 0.072169)
 
 
 class Colorizer:
@@ -212,13 +208,10 @@ class Colorizer:
             bottom = min(height, top + step)
             rows = [item.rgb[:, top:bottom] for item in group]
             if all(r.stride(0) == 0 for r in rows):  # gray inputs: keep one plane (3x less work)
-                rgb = torch.stack([r[:1].to(self.device) for r in rows]).expand(-1, 3, -1, -1)
+                rgb = torch.stack([r[:1].to(self.device) for r in rows])
             else:
                 rgb = torch.stack([r.to(self.device) for r in rows])
-            lab_rows = torch.cat(
-                [lab.rgb_to_l(rgb), _upsample_rows(ab, top, bottom, height)], dim=1
-            )
-            rgb = _fit_gamut(lab.lab_to_rgb(lab_rows, clip=False))
+            rgb = lab.recolor(rgb, _upsample_rows(ab, top, bottom, height))
             for writer, rows in zip(writers, rgb, strict=True):
                 writer.write(rows, top)
         return [writer.result() for writer in writers]
@@ -244,40 +237,6 @@ def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator
             chunk, pixels = [], 0
     if chunk:
         yield chunk
-
-
-def _fit_gamut(rgb: torch.Tensor) -> torch.Tensor:
-    """Bring unclipped sRGB ``(B, 3, h, W)`` into ``[0, 1]`` keeping each pixel's luminance.
-
-    Clipping channels one by one changes luminance (a saturated orange on a bright wall
-    loses several L units). Instead, an out-of-gamut pixel is moved towards the gray of
-    the same luminance in linear RGB, ``y + s * (rgb - y)`` with the largest ``s`` in
-    ``[0, 1]`` that fits: luminance ``Y`` is linear in linear RGB and the luma row sums
-    to 1, so ``Y`` (hence ``L``) is unchanged and the hue is roughly kept.
-    """
-    outside = ((rgb < 0.0) | (rgb > 1.0)).any(dim=1)  # (B, h, W)
-    if not bool(outside.any()):
-        return rgb
-    pixels = rgb.permute(0, 2, 3, 1)[outside]  # (N, 3)
-    linear = torch.where(
-        pixels <= _SRGB_KNEE,
-        pixels / 12.92,
-        ((pixels.clamp(min=_SRGB_KNEE) + 0.055) / 1.055) ** 2.4,
-    )
-    luma = (linear @ torch.tensor(_LUMA, dtype=linear.dtype, device=linear.device)).clamp_(0, 1)
-    luma = luma[:, None]
-    offset = linear - luma
-    room = torch.where(offset > 0, 1.0 - luma, luma) / offset.abs().clamp(min=1e-12)
-    scale = room.amin(dim=1, keepdim=True).clamp_(max=1.0)
-    fitted = (luma + scale * offset).clamp_(0.0, 1.0)
-    fitted = torch.where(
-        fitted <= _LINEAR_KNEE,
-        fitted * 12.92,
-        1.055 * fitted.clamp(min=_LINEAR_KNEE) ** (1 / 2.4) - 0.055,
-    )
-    rgb = rgb.clamp(0.0, 1.0)
-    rgb.permute(0, 2, 3, 1)[outside] = fitted.clamp_(0.0, 1.0)
-    return rgb
 
 
 def _upsample_rows(ab: torch.Tensor, top: int, bottom: int, height: int) -> torch.Tensor:

@@ -35,6 +35,7 @@ __all__ = [
     "lab_to_rgb",
     "normalize_ab",
     "normalize_l",
+    "recolor",
     "rgb2lab",
     "rgb_to_l",
     "rgb_to_lab",
@@ -137,6 +138,52 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
     if clip:
         rgb = rgb.clamp(0.0, 1.0)
     return rgb.to(lab.dtype)
+
+
+def recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """sRGB with the lightness of ``rgb`` and the chroma ``ab``, fitted into the sRGB gamut.
+
+    Equal to ``lab_to_rgb(cat(rgb_to_l(rgb), ab))`` where that is in gamut, in one pass that
+    never forms ``L``. A colour outside the gamut is not clipped channel by channel (that
+    would change its lightness): it is moved towards the gray of the same luminance in
+    linear RGB, ``Y + s (rgb - Y)`` with the largest ``s`` in ``[0, 1]`` that fits. The luma
+    row sums to 1, so ``Y`` and hence ``L`` are kept exactly and the hue roughly.
+
+    Args:
+        rgb: ``(*, 3, H, W)`` sRGB in ``[0, 1]``, or ``(*, 1, H, W)`` for a gray image.
+        ab: ``(*, 2, H, W)`` chroma, same leading and spatial shape.
+
+    Returns:
+        ``(*, 3, H, W)`` sRGB in ``[0, 1]`` (float32, or float64 for float64 inputs).
+
+    Raises:
+        TypeError: If an input is not a floating-point tensor.
+        ValueError: If the shapes do not match.
+
+    Example:
+        >>> gray = torch.full((1, 1, 1), 0.5)
+        >>> ab = torch.tensor([80.0, 67.0]).view(2, 1, 1)  # red, far outside at this L
+        >>> out = recolor(gray, ab)
+        >>> bool((out >= 0).all() and (out <= 1).all()), torch.allclose(rgb_to_l(out), rgb_to_l(gray.expand(3, 1, 1)))
+        (True, True)
+    """
+    for x, name in ((rgb, "rgb"), (ab, "ab")):
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {_describe(x)}")
+    if (
+        rgb.dim() < 3
+        or rgb.shape[-3] not in (1, 3)
+        or ab.shape[-3:-2] != (2,)
+        or (rgb.shape[:-3] + rgb.shape[-2:] != ab.shape[:-3] + ab.shape[-2:])
+    ):
+        raise ValueError(
+            "rgb must be (*, 3 or 1, H, W) and ab (*, 2, H, W) of the same * and H, W, "
+            f"got {tuple(rgb.shape)} and {tuple(ab.shape)}"
+        )
+    dtype = torch.float64 if torch.float64 in (rgb.dtype, ab.dtype) else torch.float32
+    if rgb.stride(-3) == 0:  # an expanded gray: one plane is enough
+        rgb = rgb[..., :1, :, :]
+    return _chunked(_recolor, torch.cat((rgb.to(dtype), ab.to(dtype)), dim=-3))
 
 
 def normalize_l(lightness: torch.Tensor, center: float = 50.0, scale: float = 50.0) -> torch.Tensor:
@@ -295,6 +342,40 @@ def _lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
         lambda v: 1.055 * _pow(v, 1.0 / 2.4) - 0.055,
         lambda v: v * 12.92,
     )
+
+
+def _recolor(rgb_ab: torch.Tensor) -> torch.Tensor:
+    rgb, ab = rgb_ab[..., :-2, :, :], rgb_ab[..., -2:, :, :]
+    linear = _srgb_to_linear(rgb)
+    if linear.shape[-3] == 1:
+        y = linear
+    else:
+        wr, wg, wb = _XYZ_FROM_RGB_WHITE[1]
+        r, g, b = linear.unbind(-3)
+        y = (wr * r + wg * g + wb * b).unsqueeze(-3)
+    fy = _piecewise(y, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET)
+    a, b = ab.unbind(-3)
+    fy = fy.squeeze(-3)
+    fxz = torch.stack((fy + a / 500.0, (fy - b / 200.0).clamp(min=0.0)), dim=-3)
+    x, z = _piecewise(
+        fxz, _LAB_XYZ_LIMIT, lambda v: v * v * v, lambda v: (v - _OFFSET) / _KAPPA
+    ).unbind(-3)
+    out = _apply_matrix(_WHITE_RGB_FROM_XYZ, torch.stack((x, y.squeeze(-3), z), dim=-3))
+    # Luminance-keeping gamut fit: Y is a weighted mean of the channels, so lo <= Y <= hi.
+    high, low = out.amax(dim=-3, keepdim=True), out.amin(dim=-3, keepdim=True)
+    scale = ((1.0 - y) / (high - y).clamp(min=1e-12)).clamp(max=1.0)
+    scale = torch.minimum(scale, y / (y - low).clamp(min=1e-12))
+    out = torch.addcmul(y, scale, out - y).clamp_(0.0, 1.0)
+    return _piecewise(
+        out,
+        _LINEAR_SRGB_LIMIT,
+        lambda v: 1.055 * _pow(v, 1.0 / 2.4) - 0.055,
+        lambda v: v * 12.92,
+    ).clamp_(0.0, 1.0)
+
+
+def _describe(x: object) -> str:
+    return f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 
 def _check_image(x: object, name: str) -> None:
