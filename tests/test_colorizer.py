@@ -193,10 +193,22 @@ class TestStrips:
 
 
 class TestArguments:
-    @pytest.mark.parametrize("render_size", [0, -32, 48, 250, 32.0, True, "256", None])
+    @pytest.mark.parametrize("render_size", [0, -32, 48, 250, 32.0, True, "256"])
     def test_render_size(self, col: Colorizer, render_size: Any) -> None:
         with pytest.raises(ValueError, match=f"multiple of 32, got {render_size!r}"):
             col.colorize(np.zeros((4, 4), np.uint8), render_size=render_size)
+
+    def test_render_size_defaults_to_the_models(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        gen = UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5, render_size=96)
+        col = Colorizer(gen, device="cpu")
+        seen: list[int] = []
+        monkeypatch.setattr(
+            col, "_shrink", lambda rgb, size: seen.append(size) or Colorizer._shrink(col, rgb, size)
+        )
+        col.colorize(np.zeros((20, 30), np.uint8))
+        assert seen == [96]
+        col.colorize(np.zeros((20, 30), np.uint8), render_size=64)
+        assert seen == [96, 64]
 
     @pytest.mark.parametrize("saturation", [-0.1, float("nan"), float("inf"), "1", None])
     def test_saturation(self, col: Colorizer, saturation: Any) -> None:

@@ -89,6 +89,14 @@ class TestConfigs:
         gen = UNetGenerator(encoder="resnet18", base_channels=8)
         assert any(isinstance(m, nn.Tanh) for m in gen.modules())
 
+    def test_render_size_default(self) -> None:
+        assert (
+            UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).config.render_size == 256
+        )
+        assert (
+            UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=9).config.render_size == 512
+        )
+
     def test_defaults_resolved_in_config(self) -> None:
         assert UNetConfig(encoder="pix2pix").norm == "batch"
         assert UNetConfig(encoder="pix2pix").dropout == 0.5
@@ -132,6 +140,11 @@ class TestExceptions:
             ({"dropout": 1.5}, r"dropout must be in \[0, 1\), got 1.5"),
             ({"base_channels": 0}, "base_channels must be a positive integer, got 0"),
             ({"encoder": "pix2pix", "num_downs": 20}, "num_downs must be between 2 and 12, got 20"),
+            (
+                {"render_size": 100},
+                "render_size must be a positive multiple of the stride 32, got 100",
+            ),
+            ({"render_size": 0}, "render_size must be a positive multiple of the stride 32, got 0"),
         ],
     )
     def test_bad_config(self, kwargs: dict, message: str) -> None:

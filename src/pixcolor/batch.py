@@ -101,7 +101,7 @@ def colorize_files(
     *,
     recursive: bool = False,
     overwrite: bool = False,
-    render_size: int = 256,
+    render_size: int | None = None,
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
@@ -115,7 +115,7 @@ def colorize_files(
         recursive: Descend into subfolders of folder inputs (and ``**`` in globs).
         overwrite: Replace existing outputs instead of skipping them (inputs are never
             overwritten).
-        render_size: Resolution the network sees.
+        render_size: Resolution the network sees (``None``: the model's own).
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward.
         progress: Show a tqdm bar.

@@ -80,7 +80,9 @@ def _add_colorize(sub: Any) -> None:
         help="model directory, preset name or Hub repo id (default: the bundled model)",
     )
     p.add_argument(
-        "--render-size", type=int, default=256, help="resolution the network sees (default 256)"
+        "--render-size",
+        type=int,
+        help="resolution the network sees (default: the model's, from its config; 256 for most)",
     )
     p.add_argument(
         "--saturation",
@@ -252,7 +254,9 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("model", help="model directory, preset name or Hub repo id")
     p.add_argument("data", help="folder of colour photos")
     p.add_argument(
-        "--render-size", type=int, default=256, help="resolution the network sees (default 256)"
+        "--render-size",
+        type=int,
+        help="resolution the network sees (default: the model's, from its config; 256 for most)",
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")

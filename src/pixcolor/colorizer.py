@@ -112,19 +112,23 @@ class Colorizer:
 
     @overload
     def colorize(
-        self, x: Sequence[ImageInput], render_size: int = ..., saturation: float = ...,
+        self, x: Sequence[ImageInput], render_size: int | None = ..., saturation: float = ...,
         batch_size: int = ...,
     ) -> list[ImageOutput]: ...  # fmt: skip
 
     @overload
     def colorize(
-        self, x: ImageInput, render_size: int = ..., saturation: float = ..., batch_size: int = ...
+        self,
+        x: ImageInput,
+        render_size: int | None = ...,
+        saturation: float = ...,
+        batch_size: int = ...,
     ) -> ImageOutput: ...
 
     def colorize(
         self,
         x: ImageInput | Sequence[ImageInput],
-        render_size: int = 256,
+        render_size: int | None = None,
         saturation: float = 1.0,
         batch_size: int = 8,
     ) -> ImageOutput | list[ImageOutput]:
@@ -134,6 +138,8 @@ class Colorizer:
             x: A path, PIL image, numpy array or tensor (see :func:`pixcolor.images.load_image`),
                 or a list or tuple of them.
             render_size: Side of the square the network sees; a positive multiple of the
+                generator's stride. ``None``: the model's own (``generator.config.render_size``,
+                the scale it was trained for; 256 unless its config says otherwise).
                 generator's stride. Outputs keep their input's size whatever it is.
             saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
             batch_size: Images per network forward.
@@ -150,6 +156,8 @@ class Colorizer:
                 and are lost.
         """
         stride = self.generator.stride
+        if render_size is None:
+            render_size = self.generator.config.render_size
         if not _is_int(render_size) or render_size <= 0 or render_size % stride:
             raise ValueError(
                 f"render_size must be a positive multiple of {stride}, got {render_size!r}"

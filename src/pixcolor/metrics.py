@@ -239,7 +239,7 @@ def evaluate(
     model: Any,
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
-    render_size: int = 256,
+    render_size: int | None = None,
     batch_size: int = 8,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -256,7 +256,8 @@ def evaluate(
             render_size=...)``), or a :class:`pixcolor.UNetGenerator`, which is wrapped in
             one (and left in the train/eval mode it had).
         data: A folder of photos (searched recursively) or a list of files.
-        render_size: Resolution the network sees (outputs keep each photo's size).
+        render_size: Resolution the network sees (outputs keep each photo's size);
+            ``None``: the model's own (its config's ``render_size``).
         batch_size: Photos per ``colorize`` call.
         device: Where metrics are computed and a wrapped generator runs. ``None``: the
             generator's own device, or the colorizer's ``device`` if it has one, else CPU.
@@ -307,14 +308,15 @@ def format_table(results: dict[str, Any]) -> str:
         )
     truth = results["truth_colorfulness"]
     lines.append(f"{'truth':<12}  {'-':>9}  {'-':>6}  {'-':>6}  {truth:>13.2f}  {'-':>5}")
-    lines.append(f"({results['n_images']} photos)")
+    size = results.get("render_size")
+    lines.append(f"({results['n_images']} photos" + (f", render size {size})" if size else ")"))
     return "\n".join(lines)
 
 
 def _evaluate(
     colorizer: Any,
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    render_size: int,
+    render_size: int | None,
     batch_size: int,
     device: torch.device | str | None,
     progress: bool,
@@ -362,6 +364,10 @@ def _evaluate(
         results[key] = means
     results["truth_colorfulness"] = truth_mean
     results["n_images"] = len(photos)
+    if render_size is None:  # the colorizer's default: a Colorizer's is its model's
+        config = getattr(getattr(colorizer, "generator", None), "config", None)
+        render_size = getattr(config, "render_size", None)
+    results["render_size"] = render_size
     return results
 
 

@@ -56,6 +56,9 @@ class UNetConfig:
         l_center: ``L`` is fed to the network as ``(L - l_center) / l_scale``.
         l_scale: See ``l_center``.
         ab_scale: The network predicts ``ab / ab_scale``.
+        render_size: Side of the square the network sees by default at inference
+            (:meth:`pixcolor.Colorizer.colorize`): the scale it was trained for. A positive
+            multiple of :attr:`stride`; ``None`` picks 256 (or the stride, if larger).
     """
 
     encoder: str = "resnet18"
@@ -69,6 +72,7 @@ class UNetConfig:
     l_center: float = 50.0
     l_scale: float = 50.0
     ab_scale: float = 110.0
+    render_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -94,6 +98,17 @@ class UNetConfig:
         if self.l_scale <= 0 or self.ab_scale <= 0:
             raise ValueError(
                 f"l_scale and ab_scale must be positive, got {self.l_scale!r}, {self.ab_scale!r}"
+            )
+        if self.render_size is None:
+            self.render_size = max(256, self.stride)
+        if (
+            not isinstance(self.render_size, int)
+            or self.render_size <= 0
+            or self.render_size % self.stride
+        ):
+            raise ValueError(
+                f"render_size must be a positive multiple of the stride {self.stride}, "
+                f"got {self.render_size!r}"
             )
 
     @property
