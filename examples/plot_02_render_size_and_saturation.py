@@ -41,7 +41,10 @@ print("photo:", photo.size)
 # downsampling; 2 to the number of levels of a pix2pix U-Net, 32 for ResNet encoders).
 # A larger size gives the network more pixels to recognise things, at a cost that grows
 # with its square; beyond the size a model was trained at it sees objects larger than it
-# learned them, which does not always help. The default, 256, is a good start.
+# learned them, which does not always help. The default is the model's own
+# ``generator.config.render_size``, the scale it was trained at.
+
+print("this model's default render_size:", colorizer.generator.config.render_size)
 
 stride = colorizer.generator.stride
 sizes = sorted({max(stride, size // stride * stride) for size in (128, 256, 512)})

@@ -1,11 +1,13 @@
 """Install a generator snapshot as the model that ships inside pixcolor.
 
 Writes ``config.json`` + ``model.safetensors`` to ``OUTPUT`` (default: the package's
-``weights/bundled``) with the chosen chroma factor baked into ``ab_scale`` and the weights
+``weights/bundled``) with the chosen chroma factor baked into ``ab_scale``, the chosen render
+size as the model's default (``render_size`` in its config), and the weights
 stored as float16 (half the size; they load into a float32 model, and the outputs differ by
 less than one 8-bit level, which this script checks).
 
-Run: ``python scripts/install_bundled_model.py SNAPSHOT_DIR --factor 1.2 [--output DIR]``.
+Run: ``python scripts/install_bundled_model.py SNAPSHOT_DIR --factor 1.5 --render-size 128
+[--output DIR]``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("snapshot")
     parser.add_argument("--factor", type=float, required=True)
+    parser.add_argument("--render-size", type=int, required=True)
     parser.add_argument(
         "--output", default=str(Path(pixcolor.__file__).parent / "weights" / "bundled")
     )
     args = parser.parse_args()
     source = pixcolor.UNetGenerator.from_pretrained(args.snapshot)
-    config = {**source.config_dict(), "ab_scale": source.config.ab_scale * args.factor}
+    config = {
+        **source.config_dict(),
+        "ab_scale": source.config.ab_scale * args.factor,
+        "render_size": args.render_size,
+    }
     shipped = pixcolor.UNetGenerator.from_config(config)
     shipped.load_state_dict(source.state_dict())
     shipped.half().save_pretrained(args.output)

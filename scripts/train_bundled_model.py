@@ -1,13 +1,21 @@
 """Train the generator that ships inside pixcolor (``pixcolor/weights/bundled``).
 
-Recipe: pix2pix U-Net, 7 levels, base width 32 (10.5 M parameters), trained on 128-px random
-resized crops of a photo folder (90 % of it; 10 % is held out to pick the checkpoint and
-the saturation), batch 16, Adam (0.5, 0.999): an L1 + colourfulness-target warm-up at 2e-4,
-then a gentle GAN phase (lambda 100, discriminator lr 5e-5, real label 0.9). A generator
-snapshot is kept every ``--snapshot-every`` epochs for the selection step.
+Model: pix2pix U-Net, 7 levels, base width 32 (10.5 M parameters), trained on 128-px random
+resized crops of a photo folder (90 % of it; 10 % is held out to pick the snapshot, the
+chroma factor and the render size), batch 16, Adam (0.5, 0.999). A generator snapshot is
+kept every ``--snapshot-every`` epochs for the selection step. The shipped model took two
+runs of this script::
 
-Run: ``python scripts/train_bundled_model.py PHOTOS --output runs/bundled [--resume]``.
-"""
+    # 1. L1 + colourfulness target, constant lr 2e-4 (26 epochs were used)
+    python scripts/train_bundled_model.py PHOTOS --output runs/stage1 \
+        --pretrain-epochs 26 --gan-epochs 0
+    # 2. squared error from stage 1's last snapshot, lr 1e-4 decaying linearly to 0
+    python scripts/train_bundled_model.py PHOTOS --output runs/stage2 \
+        --init runs/stage1/snapshots/epoch-0026 --loss mse --chroma-weight 0 \
+        --pretrain-lr 1e-4 --lr-decay linear --pretrain-epochs 24 --gan-epochs 0 --snapshot-every 4
+
+``--gan-epochs`` adds a gentle GAN phase (lambda 100, discriminator lr 5e-5, real label 0.9);
+it was tried and not chosen. ``--resume`` continues a run in ``--output``."""
 
 from __future__ import annotations
 
