@@ -30,6 +30,7 @@ import argparse
 import copy
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    # skimage warns on every image whose Lab colour has negative Z (clipped, as we do).
+    warnings.filterwarnings("ignore", "Conversion from CIE-LAB", UserWarning)
 
     photos = _load_photos(args.photos, args.batch)
     print(f"{len(photos)} photos {SIDE}x{SIDE} from {args.photos}, render_size {RENDER}, "
