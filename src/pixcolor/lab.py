@@ -183,7 +183,13 @@ def recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     dtype = torch.float64 if torch.float64 in (rgb.dtype, ab.dtype) else torch.float32
     if rgb.stride(-3) == 0:  # an expanded gray: one plane is enough
         rgb = rgb[..., :1, :, :]
-    return _chunked(_recolor, torch.cat((rgb.to(dtype), ab.to(dtype)), dim=-3))
+    height, width = rgb.shape[-2:]
+    out = torch.empty((*ab.shape[:-3], 3, height, width), dtype=dtype, device=ab.device)
+    rows = max(1, _CHUNK_PIXELS // max(1, width * rgb[..., 0, 0, 0].numel()))
+    for top in range(0, height, rows):
+        block = slice(top, top + rows)
+        out[..., block, :] = _recolor(rgb[..., block, :].to(dtype), ab[..., block, :].to(dtype))
+    return out
 
 
 def normalize_l(lightness: torch.Tensor, center: float = 50.0, scale: float = 50.0) -> torch.Tensor:
@@ -344,8 +350,7 @@ def _lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _recolor(rgb_ab: torch.Tensor) -> torch.Tensor:
-    rgb, ab = rgb_ab[..., :-2, :, :], rgb_ab[..., -2:, :, :]
+def _recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     linear = _srgb_to_linear(rgb)
     if linear.shape[-3] == 1:
         y = linear
@@ -356,11 +361,10 @@ def _recolor(rgb_ab: torch.Tensor) -> torch.Tensor:
     fy = _piecewise(y, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET)
     a, b = ab.unbind(-3)
     fy = fy.squeeze(-3)
-    fxz = torch.stack((fy + a / 500.0, (fy - b / 200.0).clamp(min=0.0)), dim=-3)
-    x, z = _piecewise(
-        fxz, _LAB_XYZ_LIMIT, lambda v: v * v * v, lambda v: (v - _OFFSET) / _KAPPA
-    ).unbind(-3)
-    out = _apply_matrix(_WHITE_RGB_FROM_XYZ, torch.stack((x, y.squeeze(-3), z), dim=-3))
+    x = _piecewise(fy + a / 500.0, _LAB_XYZ_LIMIT, _cube, lambda v: (v - _OFFSET) / _KAPPA)
+    z = (fy - b / 200.0).clamp_(min=0.0)
+    z = _piecewise(z, _LAB_XYZ_LIMIT, _cube, lambda v: (v - _OFFSET) / _KAPPA)
+    out = _apply_matrix(_WHITE_RGB_FROM_XYZ, (x, y.squeeze(-3), z))
     # Luminance-keeping gamut fit: Y is a weighted mean of the channels, so lo <= Y <= hi.
     high, low = out.amax(dim=-3, keepdim=True), out.amin(dim=-3, keepdim=True)
     scale = ((1.0 - y) / (high - y).clamp(min=1e-12)).clamp(max=1.0)
@@ -372,6 +376,10 @@ def _recolor(rgb_ab: torch.Tensor) -> torch.Tensor:
         lambda v: 1.055 * _pow(v, 1.0 / 2.4) - 0.055,
         lambda v: v * 12.92,
     ).clamp_(0.0, 1.0)
+
+
+def _cube(v: torch.Tensor) -> torch.Tensor:
+    return v * v * v
 
 
 def _describe(x: object) -> str:
@@ -392,9 +400,12 @@ def _compute_dtype(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def _apply_matrix(matrix: tuple[tuple[float, ...], ...], x: torch.Tensor) -> torch.Tensor:
-    """``out[..., i, h, w] = sum_j matrix[i][j] * x[..., j, h, w]`` without a permute."""
-    c0, c1, c2 = x.unbind(-3)
+def _apply_matrix(
+    matrix: tuple[tuple[float, ...], ...], x: torch.Tensor | tuple[torch.Tensor, ...]
+) -> torch.Tensor:
+    """``out[..., i, h, w] = sum_j matrix[i][j] * x[..., j, h, w]`` without a permute
+    (``x`` may also be given as its three channel planes)."""
+    c0, c1, c2 = x.unbind(-3) if isinstance(x, torch.Tensor) else x
     rows = [m0 * c0 + m1 * c1 + m2 * c2 for m0, m1, m2 in matrix]
     return torch.stack(rows, dim=-3)
 
