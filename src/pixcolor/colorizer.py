@@ -140,7 +140,7 @@ class Colorizer:
             render_size: Side of the square the network sees; a positive multiple of the
                 generator's stride. ``None``: the model's own (``generator.config.render_size``,
                 the scale it was trained for; 256 unless its config says otherwise).
-                generator's stride. Outputs keep their input's size whatever it is.
+                Outputs keep their input's size whatever it is.
             saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
             batch_size: Images per network forward.
 

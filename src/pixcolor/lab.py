@@ -302,13 +302,7 @@ def _pow(x: torch.Tensor, exponent: float) -> torch.Tensor:
 
 def _rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     xyz = _apply_matrix(_XYZ_FROM_RGB_WHITE, _srgb_to_linear(rgb))
-    f = _piecewise(
-        xyz,
-        _XYZ_LAB_LIMIT,
-        lambda v: _pow(v, 1.0 / 3.0),
-        lambda v: _KAPPA * v + _OFFSET,
-    )
-    fx, fy, fz = f.unbind(-3)
+    fx, fy, fz = _lab_f(xyz).unbind(-3)
     return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
 
 
@@ -319,8 +313,7 @@ def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _y_to_l(y: torch.Tensor) -> torch.Tensor:
-    fy = _piecewise(y, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET)
-    return 116.0 * fy - 16.0
+    return 116.0 * _lab_f(y) - 16.0
 
 
 def _rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
@@ -340,14 +333,7 @@ def _lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fx = a / 500.0 + fy
     fz = (fy - b / 200.0).clamp(min=0.0)
     f = torch.stack((fx, fy, fz), dim=-3)
-    xyz = _piecewise(f, _LAB_XYZ_LIMIT, lambda v: v * v * v, lambda v: (v - _OFFSET) / _KAPPA)
-    linear = _apply_matrix(_WHITE_RGB_FROM_XYZ, xyz)
-    return _piecewise(
-        linear,
-        _LINEAR_SRGB_LIMIT,
-        lambda v: 1.055 * _pow(v, 1.0 / 2.4) - 0.055,
-        lambda v: v * 12.92,
-    )
+    return _linear_to_srgb(_apply_matrix(_WHITE_RGB_FROM_XYZ, _lab_f_inverse(f)))
 
 
 def _recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -358,28 +344,38 @@ def _recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         wr, wg, wb = _XYZ_FROM_RGB_WHITE[1]
         r, g, b = linear.unbind(-3)
         y = (wr * r + wg * g + wb * b).unsqueeze(-3)
-    fy = _piecewise(y, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET)
+    fy = _lab_f(y).squeeze(-3)
     a, b = ab.unbind(-3)
-    fy = fy.squeeze(-3)
-    x = _piecewise(fy + a / 500.0, _LAB_XYZ_LIMIT, _cube, lambda v: (v - _OFFSET) / _KAPPA)
-    z = (fy - b / 200.0).clamp_(min=0.0)
-    z = _piecewise(z, _LAB_XYZ_LIMIT, _cube, lambda v: (v - _OFFSET) / _KAPPA)
+    x = _lab_f_inverse(fy + a / 500.0)
+    z = _lab_f_inverse((fy - b / 200.0).clamp_(min=0.0))
     out = _apply_matrix(_WHITE_RGB_FROM_XYZ, (x, y.squeeze(-3), z))
     # Luminance-keeping gamut fit: Y is a weighted mean of the channels, so lo <= Y <= hi.
     high, low = out.amax(dim=-3, keepdim=True), out.amin(dim=-3, keepdim=True)
     scale = ((1.0 - y) / (high - y).clamp(min=1e-12)).clamp(max=1.0)
     scale = torch.minimum(scale, y / (y - low).clamp(min=1e-12))
     out = torch.addcmul(y, scale, out - y).clamp_(0.0, 1.0)
+    return _linear_to_srgb(out).clamp_(0.0, 1.0)
+
+
+def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    """CIE's ``f``: cube root above ``(6/29)^3``, linear below (XYZ / white -> Lab)."""
     return _piecewise(
-        out,
+        t, _XYZ_LAB_LIMIT, lambda v: _pow(v, 1.0 / 3.0), lambda v: _KAPPA * v + _OFFSET
+    )
+
+
+def _lab_f_inverse(f: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_lab_f` (Lab -> XYZ / white)."""
+    return _piecewise(f, _LAB_XYZ_LIMIT, lambda v: v * v * v, lambda v: (v - _OFFSET) / _KAPPA)
+
+
+def _linear_to_srgb(linear: torch.Tensor) -> torch.Tensor:
+    return _piecewise(
+        linear,
         _LINEAR_SRGB_LIMIT,
         lambda v: 1.055 * _pow(v, 1.0 / 2.4) - 0.055,
         lambda v: v * 12.92,
-    ).clamp_(0.0, 1.0)
-
-
-def _cube(v: torch.Tensor) -> torch.Tensor:
-    return v * v * v
+    )
 
 
 def _describe(x: object) -> str:
