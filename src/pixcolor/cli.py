@@ -18,6 +18,11 @@ from typing import Any
 __all__ = ["build_parser", "main"]
 
 
+_RENDER_SIZE_HELP = (
+    "resolution the network sees (default: the model's, from its config; 256 for most)"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pixcolor`` console script; returns the exit status."""
     parser = build_parser()
@@ -82,7 +87,7 @@ def _add_colorize(sub: Any) -> None:
     p.add_argument(
         "--render-size",
         type=int,
-        help="resolution the network sees (default: the model's, from its config; 256 for most)",
+        help=_RENDER_SIZE_HELP,
     )
     p.add_argument(
         "--saturation",
@@ -244,6 +249,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+_RENDER_SIZE_HELP = (
+    "resolution the network sees (default: the model's, from its config; 256 for most)"
+)
+
+
 def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -256,7 +266,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument(
         "--render-size",
         type=int,
-        help="resolution the network sees (default: the model's, from its config; 256 for most)",
+        help=_RENDER_SIZE_HELP,
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")

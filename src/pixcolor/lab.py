@@ -183,13 +183,7 @@ def recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     dtype = torch.float64 if torch.float64 in (rgb.dtype, ab.dtype) else torch.float32
     if rgb.stride(-3) == 0:  # an expanded gray: one plane is enough
         rgb = rgb[..., :1, :, :]
-    height, width = rgb.shape[-2:]
-    out = torch.empty((*ab.shape[:-3], 3, height, width), dtype=dtype, device=ab.device)
-    rows = max(1, _CHUNK_PIXELS // max(1, width * rgb[..., 0, 0, 0].numel()))
-    for top in range(0, height, rows):
-        block = slice(top, top + rows)
-        out[..., block, :] = _recolor(rgb[..., block, :].to(dtype), ab[..., block, :].to(dtype))
-    return out
+    return _chunked(lambda r, c: _recolor(r.to(dtype), c.to(dtype)), rgb, ab)
 
 
 def normalize_l(lightness: torch.Tensor, center: float = 50.0, scale: float = 50.0) -> torch.Tensor:
@@ -262,18 +256,20 @@ class LabToRgb(nn.Module):
 _CHUNK_PIXELS = 1 << 17
 
 
-def _chunked(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Apply a per-pixel ``fn`` to row blocks of ``x``; the result is identical to ``fn(x)``."""
+def _chunked(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> torch.Tensor:
+    """Apply a per-pixel ``fn`` to row blocks of ``inputs`` (tensors of the same leading and
+    spatial shape); the result is identical to ``fn(*inputs)``."""
+    x = inputs[0]
     height, width = x.shape[-2], x.shape[-1]
     batch = x[..., 0, 0, 0].numel()
     rows = max(1, _CHUNK_PIXELS // max(1, width * batch))
     if rows >= height:
-        return fn(x)
-    first = fn(x[..., :rows, :])  # fn may change the channel count (rgb_to_l)
+        return fn(*inputs)
+    first = fn(*(t[..., :rows, :] for t in inputs))  # fn may change the channel count
     out = first.new_empty((*first.shape[:-2], height, width))
     out[..., :rows, :] = first
     for start in range(rows, height, rows):
-        out[..., start : start + rows, :] = fn(x[..., start : start + rows, :])
+        out[..., start : start + rows, :] = fn(*(t[..., start : start + rows, :] for t in inputs))
     return out
 
 
