@@ -5,13 +5,15 @@ Measured side by side in one run, on the same network and the same 512x512 photo
 ``--batch`` images):
 
 (a) ``colorize(list of B PIL images, render_size=256)`` against the bare batched forward
-    of the same (channels-last) generator on the equivalent ``(B, 1, 256, 256)`` input:
-    ``colorize / forward`` is colorize's overhead (goal: at most 1.10).
+    of the same (channels-last) generator on the equivalent ``(B, 1, 256, 256)`` input, in
+    the colorizer's precision (its ``autocast()``: bfloat16 on CPUs with native bfloat16,
+    see ``Colorizer``): ``colorize / forward`` is colorize's overhead (goal: at most 1.10).
 (b) ``colorize`` against a naive per-image pipeline written the way tutorials do it: PIL
     resize to 256 -> skimage ``rgb2lab`` -> forward on one image -> skimage ``lab2rgb`` ->
     PIL resize back to 512 (goal: pixcolor at least 2x faster). The per-image forward
     alone (B forwards of ``(1, 1, 256, 256)``) shows how much of it the network is.
-(c) the batched forward with channels-last weights and input against contiguous ones.
+(c) the batched float32 forward with channels-last weights and input against contiguous
+    ones, and the colorizer's precision against float32 (both channels-last).
 
 Every candidate runs once per round, rounds interleaved (so load from other processes
 hits all of them alike), after one warm-up round. Times are medians over the rounds;
@@ -104,29 +106,37 @@ def _bench(colorizer: Colorizer, photos: list[Image.Image], what: str, repeat: i
     def forward(net: torch.nn.Module, x: torch.Tensor) -> None:
         net(x)
 
+    def forward_as_colorize() -> None:
+        with colorizer.autocast():
+            forward(colorizer.generator, light_cl)
+
     candidates: dict[str, Callable[[], object]] = {
         "colorize": lambda: colorizer.colorize(photos, render_size=RENDER, batch_size=batch),
-        "forward": lambda: forward(colorizer.generator, light_cl),
+        "forward": forward_as_colorize,
         "naive": lambda: [_naive_colorize(plain, p, device) for p in photos],
         "forward_one": lambda: [forward(plain, light[i : i + 1]) for i in range(batch)],
+        "forward_float32": lambda: forward(colorizer.generator, light_cl),
         "forward_contiguous": lambda: forward(plain, light),
     }
     ms, ratio = _interleaved(candidates, repeat, device)
     params = sum(p.numel() for p in plain.parameters()) / 1e6
-    print(f"\nmodel: {what}, {params:.2f} M parameters")
+    precision = colorizer.precision
+    print(f"\nmodel: {what}, {params:.2f} M parameters; colorizer precision {precision}")
     one, many = f"(1, 1, {RENDER}, {RENDER})", f"({batch}, 1, {RENDER}, {RENDER})"
     rows = [
         ("(a) colorize", f"colorize(list of {batch} PIL, render_size={RENDER})"),
-        ("(a) forward", f"bare forward {many}, channels-last"),
-        ("(b) naive", "naive per-image pipeline (PIL + skimage)"),
+        ("(a) forward", f"bare forward {many}, channels-last, {precision}"),
+        ("(b) naive", "naive per-image pipeline (PIL + skimage), float32"),
         ("(b) forward_one", f"  its forwards alone: {batch} x {one}"),
-        ("(c) forward_contiguous", f"bare forward {many}, contiguous"),
+        ("(c) forward_float32", f"bare forward {many}, channels-last, float32"),
+        ("(c) forward_contiguous", f"bare forward {many}, contiguous, float32"),
     ]
     for key, label in rows:
-        print(f"{key[:3]} {label:50s} {ms[key[4:]]:9.1f} ms")
+        print(f"{key[:3]} {label:56s} {ms[key[4:]]:9.1f} ms")
     print(f"(a) colorize / forward = {ratio('colorize', 'forward'):.3f}  (goal <= 1.10)")
     print(f"(b) naive / colorize = {ratio('naive', 'colorize'):.2f}x  (goal >= 2x)")
-    print(f"(c) channels-last / contiguous = {ratio('forward', 'forward_contiguous'):.3f}")
+    print(f"(c) channels-last / contiguous = {ratio('forward_float32', 'forward_contiguous'):.3f}")
+    print(f"(c) {precision} / float32 = {ratio('forward', 'forward_float32'):.3f}")
 
 
 def _interleaved(

@@ -57,6 +57,17 @@ class TestNumpy:
         if channels == 4:
             np.testing.assert_array_equal(out[..., 3], arr[..., 3])  # alpha bit-exact
 
+    def test_eight_bit_sources_keep_their_levels(self, rng: np.random.Generator) -> None:
+        arr = rng.integers(0, 256, (5, 7, 3)).astype(np.uint8)
+        for source in (arr, Image.fromarray(arr), torch.from_numpy(arr).permute(2, 0, 1)):
+            loaded = load_image(source)
+            assert loaded.pixels.dtype == torch.uint8
+            np.testing.assert_array_equal(loaded.pixels.permute(1, 2, 0).cpu().numpy(), arr)
+            torch.testing.assert_close(loaded.rgb, loaded.pixels.float() / 255, atol=0, rtol=0)
+        gray = load_image(Image.fromarray(arr[..., 0]))
+        assert gray.pixels.stride(0) == 0 and gray.rgb.stride(0) == 0  # one plane, expanded
+        assert load_image(arr.astype(np.uint16)).pixels.dtype == torch.float32
+
     def test_sixteen_bit_precision_is_kept(self) -> None:
         arr = np.array([[0, 1, 2, 65534, 65535]], np.uint16)
         rgb = load_image(arr).rgb

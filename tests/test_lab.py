@@ -239,10 +239,35 @@ class TestRecolor:
             rtol=0,
         )
 
+    def test_uint8_is_within_one_level_of_the_float_path(self) -> None:
+        gen = torch.Generator().manual_seed(0)
+        rgb8 = torch.randint(0, 256, (4, 3, 40, 64), dtype=torch.uint8, generator=gen)
+        ab = torch.randn(4, 2, 40, 64, generator=gen) * 30
+        out8 = lab.recolor(rgb8, ab)
+        assert out8.dtype == torch.uint8 and out8.shape == (4, 3, 40, 64)
+        reference = lab.recolor(rgb8.float() / 255, ab).mul(255).round().to(torch.uint8)
+        diff = (out8.int() - reference.int()).abs()
+        assert diff.max() <= 1 and diff.float().mean() < 0.02
+        lightness = lab.rgb_to_l(out8.float() / 255) - lab.rgb_to_l(rgb8.float() / 255)
+        assert lightness.abs().mean() < 0.5
+
+    def test_uint8_gray_levels(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Every level, with and without chroma; one plane, expanded and chunked agree.
+        plane = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).repeat(2, 1, 1, 1)
+        ab = torch.stack([torch.zeros(2, 16, 16), torch.full((2, 16, 16), 20.0)])
+        one = lab.recolor(plane, ab)
+        torch.testing.assert_close(one[0], plane.expand(-1, 3, -1, -1)[0], atol=1, rtol=0)
+        reference = lab.recolor(plane.float() / 255, ab).mul(255).round().to(torch.uint8)
+        assert (one.int() - reference.int()).abs().max() <= 1
+        torch.testing.assert_close(lab.recolor(plane.expand(-1, 3, -1, -1), ab), one, atol=0, rtol=0)
+        monkeypatch.setattr(lab, "_CHUNK_PIXELS", 50)
+        torch.testing.assert_close(lab.recolor(plane, ab), one, atol=0, rtol=0)
+
     @pytest.mark.parametrize(
         ("rgb", "ab", "error", "message"),
         [
-            (np.zeros((3, 2, 2)), torch.zeros(2, 2, 2), TypeError, "rgb must be a floating-point torch.Tensor, got ndarray"),
+            (torch.zeros(3, 2, 2, dtype=torch.int16), torch.zeros(2, 2, 2), TypeError, "rgb must be .* got dtype torch.int16"),
+            (np.zeros((3, 2, 2)), torch.zeros(2, 2, 2), TypeError, "rgb must be a floating-point or uint8 torch.Tensor, got ndarray"),
             (torch.zeros(3, 2, 2), torch.zeros(2, 2, 2, dtype=torch.int64), TypeError, "ab must be .* got dtype torch.int64"),
             (torch.zeros(2, 2, 2), torch.zeros(2, 2, 2), ValueError, r"got \(2, 2, 2\) and \(2, 2, 2\)"),
             (torch.zeros(3, 2, 2), torch.zeros(2, 2, 3), ValueError, "of the same"),

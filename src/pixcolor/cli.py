@@ -23,6 +23,13 @@ _RENDER_SIZE_HELP = (
 )
 
 
+_PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # pixcolor.colorizer.PRECISIONS
+_PRECISION_HELP = (
+    "the network's arithmetic: auto (bfloat16 on CPUs with native bfloat16, else float32), "
+    "float32, bfloat16 or float16"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pixcolor`` console script; returns the exit status."""
     parser = build_parser()
@@ -96,6 +103,7 @@ def _add_colorize(sub: Any) -> None:
         help="chroma factor: 0 gray, 1 as predicted, >1 more vivid",
     )
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--precision", choices=_PRECISIONS, default="auto", help=_PRECISION_HELP)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
@@ -109,7 +117,9 @@ def _colorize(args: argparse.Namespace) -> int:
     from pixcolor.batch import colorize_files
     from pixcolor.colorizer import Colorizer
 
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device)
+    colorizer = Colorizer.from_pretrained(
+        args.model, device=args.device, precision=args.precision
+    )
     report = colorize_files(
         colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
         render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,
@@ -249,11 +259,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-_RENDER_SIZE_HELP = (
-    "resolution the network sees (default: the model's, from its config; 256 for most)"
-)
-
-
 def _add_evaluate(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -270,6 +275,7 @@ def _add_evaluate(sub: Any) -> None:
     )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--precision", choices=_PRECISIONS, default="auto", help=_PRECISION_HELP)
     p.add_argument(
         "--json",
         dest="json_path",
@@ -290,7 +296,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device)
+    colorizer = Colorizer.from_pretrained(
+        args.model, device=args.device, precision=args.precision
+    )
     results = evaluate(
         colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
     )

@@ -36,7 +36,10 @@ from pixcolor.hub import BUNDLED
 from pixcolor.images import ImageInput, LoadedImage
 from pixcolor.models import UNetGenerator
 
-__all__ = ["Colorizer"]
+__all__ = ["PRECISIONS", "Colorizer"]
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+"""What :class:`Colorizer` accepts as ``precision``."""
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +59,20 @@ class Colorizer:
             memory format, except on MPS) and put in eval mode.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a :class:`torch.device`, or
             ``None`` for the first available of CUDA, MPS and CPU.
+        precision: The network's arithmetic: ``"float32"``, ``"bfloat16"`` or ``"float16"``
+            (mixed precision, :func:`torch.autocast`), or ``"auto"``: bfloat16 on a CPU with
+            native bfloat16 instructions (AVX512-BF16 or AMX), where it halves the forward
+            time for a change of the predicted a/b under 0.4 (mean 0.06, on a scale where
+            8-bit output rounding alone is about 0.5), else float32. Only the network
+            is affected; colour conversion stays in float32.
+
+    Attributes:
+        precision: The resolved precision, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
 
     Raises:
         TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
+        ValueError: If ``precision`` is not one of :data:`PRECISIONS`, or the device has no
+            mixed precision.
 
     Example:
         >>> import numpy as np
@@ -69,10 +83,16 @@ class Colorizer:
         (37, 53, 3)
     """
 
-    def __init__(self, generator: UNetGenerator, device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        generator: UNetGenerator,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+    ) -> None:
         if not isinstance(generator, UNetGenerator):
             raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
         self.device = torch.device(device) if device is not None else _default_device()
+        self.precision = _resolve_precision(precision, self.device)
         # channels_last pays on CPU: paired time ratio to contiguous at 256 x 256 was 0.69
         # (resnet18) and 0.79 (pix2pix) on 2 cores, 0.85 / 0.96 on 1. MPS support is patchy.
         self._channels_last = self.device.type != "mps"
@@ -85,6 +105,7 @@ class Colorizer:
         name_or_path: str | os.PathLike | None = None,
         *,
         device: str | torch.device | None = None,
+        precision: str = "auto",
         **hub_kwargs: Any,
     ) -> Colorizer:
         """Load a generator with :meth:`UNetGenerator.from_pretrained` and wrap it.
@@ -93,6 +114,7 @@ class Colorizer:
             name_or_path: A local directory, a preset name or a Hub repo id; ``None`` is
                 the model bundled with pixcolor (preset ``"bundled"``), which needs no network.
             device: See :class:`Colorizer`.
+            precision: See :class:`Colorizer`.
             **hub_kwargs: ``revision``, ``subfolder``, ``cache_dir``, ``local_files_only``,
                 ``token``: passed to :meth:`UNetGenerator.from_pretrained`.
 
@@ -104,11 +126,20 @@ class Colorizer:
             CheckpointError: If its files do not hold a valid generator.
         """
         name = BUNDLED if name_or_path is None else name_or_path
-        return cls(UNetGenerator.from_pretrained(name, **hub_kwargs), device)
+        return cls(UNetGenerator.from_pretrained(name, **hub_kwargs), device, precision)
 
     def __repr__(self) -> str:
         config = self.generator.config
-        return f"Colorizer(encoder={config.encoder!r}, device={str(self.device)!r})"
+        return (
+            f"Colorizer(encoder={config.encoder!r}, device={str(self.device)!r}, "
+            f"precision={self.precision!r})"
+        )
+
+    def autocast(self) -> Any:
+        """The context the network runs in: :func:`torch.autocast` to :attr:`precision`
+        (disabled for ``"float32"``). Use it to time or call ``generator`` as colorize does."""
+        dtype = getattr(torch, self.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     @overload
     def colorize(
@@ -178,13 +209,14 @@ class Colorizer:
         self, chunk: list[LoadedImage], render_size: int, saturation: float
     ) -> list[ImageOutput]:
         config = self.generator.config
-        small = torch.cat([self._shrink(item.rgb, render_size) for item in chunk])
+        small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
         lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
         if self._channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.autocast():
             pred = self.generator(lightness)
-        ab = lab.denormalize_ab(pred.float(), config.ab_scale) * saturation  # (B, 2, r, r)
+        # Contiguous (the network's output is channels-last): upsampling is 4x faster.
+        ab = lab.denormalize_ab(pred.float().contiguous(), config.ab_scale) * saturation
         groups: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(chunk):
             groups.setdefault(item.size, []).append(index)
@@ -195,14 +227,21 @@ class Colorizer:
                 outputs[index] = result
         return outputs
 
-    def _shrink(self, rgb: torch.Tensor, size: int) -> torch.Tensor:
-        """``(3, H, W)`` -> ``(1, 3, size, size)`` on the device, antialiased bilinear."""
-        planes = rgb[:1] if rgb.stride(0) == 0 else rgb  # a gray input: resize one plane
-        planes = planes.to(self.device, torch.float32)[None]
+    def _shrink(self, pixels: torch.Tensor, size: int) -> torch.Tensor:
+        """``(3, H, W)`` -> float ``(1, 3, size, size)`` in ``[0, 1]`` on the device,
+        antialiased bilinear."""
+        planes = pixels[:1] if pixels.stride(0) == 0 else pixels  # a gray input: one plane
+        planes = planes.to(self.device)[None]
+        if planes.device.type != "cpu":  # 8-bit antialiased resizing is CPU-only
+            planes = planes.float()
         if planes.shape[-2:] != (size, size):
+            # On 8-bit levels: 3x faster than on floats, within one level of it.
             planes = F.interpolate(
                 planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True
             )
+        planes = planes.float()
+        if pixels.dtype == torch.uint8:
+            planes = planes.div_(255.0)
         return planes.expand(-1, 3, -1, -1)
 
     def _full_resolution(self, group: list[LoadedImage], ab: torch.Tensor) -> list[ImageOutput]:
@@ -214,7 +253,9 @@ class Colorizer:
         step = max(1, _STRIP_PIXELS // (width * len(group)))
         for top in range(0, height, step):
             bottom = min(height, top + step)
-            rows = [item.rgb[:, top:bottom] for item in group]
+            rows = [item.pixels[:, top:bottom] for item in group]
+            if any(r.dtype != torch.uint8 for r in rows):  # else: 8-bit in, 8-bit out
+                rows = [_as_float(r) for r in rows]
             if all(r.stride(0) == 0 for r in rows):  # gray inputs: keep one plane (3x less work)
                 rgb = torch.stack([r[:1].to(self.device) for r in rows])
             else:
@@ -257,6 +298,36 @@ def _upsample_rows(ab: torch.Tensor, top: int, bottom: int, height: int) -> torc
     upper = (lower + 1).clamp_(max=rows - 1)
     weight = (src - lower).view(1, 1, -1, 1)
     return torch.lerp(ab.index_select(2, lower), ab.index_select(2, upper), weight)
+
+
+def _as_float(planes: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float in ``[0, 1]``, keeping an expanded gray expanded."""
+    if planes.dtype != torch.uint8:
+        return planes
+    if planes.stride(0) == 0:
+        return planes[:1].float().div_(255.0).expand_as(planes)
+    return planes.float().div_(255.0)
+
+
+def _resolve_precision(precision: object, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if device.type == "cpu" and _cpu_has_bfloat16() else "float32"
+    if precision != "float32" and not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"precision {precision!r} needs mixed precision, which torch does not offer on "
+            f"{device.type!r}; use 'float32'"
+        )
+    return str(precision)
+
+
+def _cpu_has_bfloat16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (elsewhere oneDNN emulates it, slowly)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: stay in float32
+        return False
 
 
 def _default_device() -> torch.device:

@@ -68,9 +68,11 @@ class LoadedImage:
     """An input image as float tensors, plus what is needed to give the same kind back.
 
     Attributes:
-        rgb: float32 ``(3, H, W)`` in ``[0, 1]`` (on the source tensor's device). For a gray
-            source it is one plane expanded to 3 (read it, do not write into it); it may
-            share memory with a float32 numpy or tensor input.
+        pixels: ``(3, H, W)`` colour planes (on the source tensor's device): uint8 levels for
+            8-bit sources (PIL modes ``L``, ``RGB``, ``P``, ``CMYK``, ...; uint8 arrays and
+            tensors), float32 in ``[0, 1]`` otherwise. For a gray source it is one plane
+            expanded to 3 (read it, do not write into it); it may share memory with the
+            input. :attr:`rgb` gives it as float.
         alpha: ``(1, H, W)`` in ``[0, 1]`` (float64 for float64 sources, else float32), or
             ``None``.
         kind: ``"path"``, ``"pil"``, ``"numpy"`` or ``"tensor"``.
@@ -91,7 +93,7 @@ class LoadedImage:
         n_frames: Frames in the source (only the first, or current, one is used).
     """
 
-    rgb: torch.Tensor
+    pixels: torch.Tensor
     alpha: torch.Tensor | None
     kind: str
     mode: str
@@ -110,7 +112,15 @@ class LoadedImage:
     @property
     def size(self) -> tuple[int, int]:
         """``(H, W)``."""
-        return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
+        return int(self.pixels.shape[-2]), int(self.pixels.shape[-1])
+
+    @property
+    def rgb(self) -> torch.Tensor:
+        """float32 ``(3, H, W)`` in ``[0, 1]``: :attr:`pixels`, converted on each access if
+        they are 8-bit (a gray source stays one plane expanded to 3)."""
+        if self.pixels.stride(0) == 0:
+            return _float_tensor(self.pixels[:1], torch.float32).expand(3, -1, -1)
+        return _float_tensor(self.pixels, torch.float32)
 
 
 def load_image(image: ImageInput | LoadedImage) -> LoadedImage:
@@ -214,8 +224,17 @@ class OutputWriter:
                 self._buffer[..., 3] = _quantize_array(loaded.alpha[0], dtype)
 
     def write(self, rows: torch.Tensor, top: int) -> None:
-        """Place ``rows``, float ``(3, h, W)`` in ``[0, 1]``, at output rows ``top:top + h``."""
+        """Place ``rows``, float ``(3, h, W)`` in ``[0, 1]`` or uint8 levels, at output rows
+        ``top:top + h``."""
         bottom = top + rows.shape[-2]
+        if rows.dtype == torch.uint8:
+            if isinstance(self._buffer, torch.Tensor) and self._buffer.dtype == torch.uint8:
+                self._buffer[:3, top:bottom] = rows.to(self._buffer.device)
+                return
+            if isinstance(self._buffer, np.ndarray) and self._buffer.dtype == np.uint8:
+                self._buffer[top:bottom, :, :3] = rows.permute(1, 2, 0).cpu().numpy()
+                return
+            rows = _float_tensor(rows, torch.float32)
         if isinstance(self._buffer, torch.Tensor):
             self._buffer[:3, top:bottom] = _quantize_tensor(
                 rows, self._buffer.dtype, self._buffer.device
@@ -428,11 +447,19 @@ def _load_numpy(arr: np.ndarray) -> LoadedImage:
 
 
 def _to_planes(arr: np.ndarray, divisor: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(H, W[, C])`` array -> float32 RGB ``(3, H, W)`` and alpha ``(1, H, W)`` or None."""
+    """``(H, W[, C])`` array -> RGB planes ``(3, H, W)`` (uint8 for 8-bit data, else float32)
+    and float alpha ``(1, H, W)`` or None."""
     if arr.ndim == 2:
         arr = arr[..., None]
     channels = arr.shape[-1]
-    rgb = _float_planes(arr[..., :3] if channels >= 3 else arr[..., :1], divisor, np.float32)
+    colour = arr[..., :3] if channels >= 3 else arr[..., :1]
+    if arr.dtype == np.uint8 and divisor == 255.0:  # kept as levels: see LoadedImage.pixels
+        planes = np.moveaxis(colour, -1, 0)
+        if not (planes.flags.c_contiguous and planes.flags.writeable):
+            planes = planes.copy()
+        rgb = torch.from_numpy(planes)
+    else:
+        rgb = _float_planes(colour, divisor, np.float32)
     alpha = None
     if channels in (2, 4):
         alpha_dtype = np.float64 if arr.dtype == np.float64 else np.float32
@@ -478,7 +505,9 @@ def _load_tensor(t: torch.Tensor) -> LoadedImage:
         low, high = torch.aminmax(t)
         _check_range(low.item(), high.item(), f"{t.dtype} tensor")
     planes = t if t.dim() == 3 else t[None]
-    rgb = _float_tensor(planes[:3] if planes.shape[0] >= 3 else planes[:1], torch.float32)
+    rgb = planes[:3] if planes.shape[0] >= 3 else planes[:1]
+    if rgb.dtype != torch.uint8:  # 8-bit levels are kept: see LoadedImage.pixels
+        rgb = rgb.to(torch.float32)
     alpha = None
     if planes.shape[0] == 4:
         alpha_dtype = torch.float64 if t.dtype == torch.float64 else torch.float32

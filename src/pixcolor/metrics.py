@@ -265,7 +265,8 @@ def evaluate(
 
     Returns:
         ``{"model": {...}, "gray": {...}, "gray_pil": {...}, "truth_colorfulness": float,
-        "n_images": int}``; each method maps ``"psnr"`` (dB), ``"ssim"``, ``"delta_e"``
+        "n_images": int, "render_size": int, "precision": str}`` (the last two as the
+        colorizer ran; ``precision`` is ``None`` for a colorizer without one); each method maps ``"psnr"`` (dB), ``"ssim"``, ``"delta_e"``
         (mean CIEDE2000 against the truth), ``"colorfulness"`` to its mean over the photos,
         and ``"delta_cf"`` to ``|mean colourfulness - truth_colorfulness|``.
 
@@ -308,8 +309,12 @@ def format_table(results: dict[str, Any]) -> str:
         )
     truth = results["truth_colorfulness"]
     lines.append(f"{'truth':<12}  {'-':>9}  {'-':>6}  {'-':>6}  {truth:>13.2f}  {'-':>5}")
-    size = results.get("render_size")
-    lines.append(f"({results['n_images']} photos" + (f", render size {size})" if size else ")"))
+    notes = [f"{results['n_images']} photos"]
+    if results.get("render_size"):
+        notes.append(f"render size {results['render_size']}")
+    if results.get("precision"):
+        notes.append(str(results["precision"]))
+    lines.append(f"({', '.join(notes)})")
     return "\n".join(lines)
 
 
@@ -368,6 +373,7 @@ def _evaluate(
         config = getattr(getattr(colorizer, "generator", None), "config", None)
         render_size = getattr(config, "render_size", None)
     results["render_size"] = render_size
+    results["precision"] = getattr(colorizer, "precision", None)
     return results
 
 
