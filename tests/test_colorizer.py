@@ -260,16 +260,16 @@ class TestConstruction:
 
 class TestPrecision:
     def test_auto_is_bfloat16_only_on_cpus_that_have_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for native, expected in ((True, "bfloat16"), (False, "float32")):
+        for native, expected in ((True, "bf16"), (False, "fp32")):
             monkeypatch.setattr(colorizer, "_cpu_has_bfloat16", lambda native=native: native)
             col = Colorizer(_tiny_generator(), device="cpu")
             assert col.precision == expected and f"precision={expected!r}" in repr(col)
 
     def test_bfloat16_is_close_to_float32(self) -> None:
         photo = _photo()
-        full = Colorizer(_tiny_generator((0.5, -0.6)), device="cpu", precision="float32")
-        half = Colorizer(_tiny_generator((0.5, -0.6)), device="cpu", precision="bfloat16")
-        assert half.precision == "bfloat16"
+        full = Colorizer(_tiny_generator((0.5, -0.6)), device="cpu", precision="fp32")
+        half = Colorizer(_tiny_generator((0.5, -0.6)), device="cpu", precision="bf16")
+        assert half.precision == "bf16"
         x = torch.zeros(1, 1, SIZE, SIZE)
         for col, dtype in ((full, torch.float32), (half, torch.bfloat16)):
             with torch.no_grad(), col.autocast():
@@ -278,9 +278,9 @@ class TestPrecision:
         b = np.asarray(half.colorize(photo, render_size=SIZE)).astype(int)
         assert np.abs(a - b).mean() < 1.0 and np.abs(a - b).max() <= 8
 
-    @pytest.mark.parametrize("precision", ["half", "fp16", None, torch.float16])
+    @pytest.mark.parametrize("precision", ["half", "float16", None, torch.float16])
     def test_unknown_precision(self, precision: Any) -> None:
-        with pytest.raises(ValueError, match="precision must be one of auto, float32"):
+        with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16; got"):
             Colorizer(_tiny_generator(), device="cpu", precision=precision)
 
     def test_cli_offers_the_same_choices(self) -> None:

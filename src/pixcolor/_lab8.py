@@ -70,8 +70,9 @@ def _tables_on(device: torch.device) -> dict[str, torch.Tensor]:
             "f_gray": lab._lab_f(linear),
             "f": lab._lab_f(grid),
         }
-        tables = {k: v.to(device, torch.float32) for k, v in built.items()}
+        # Cast on the CPU, then move: MPS has no float64.
+        tables = {k: v.to(torch.float32).to(device) for k, v in built.items()}
         encode = lab._linear_to_srgb(grid).mul_(255.0).round_().clamp_(0, 255)
-        tables["encode"] = encode.to(device, torch.uint8)
+        tables["encode"] = encode.to(torch.uint8).to(device)
         _tables[device] = tables
     return _tables[device]

@@ -23,10 +23,10 @@ _RENDER_SIZE_HELP = (
 )
 
 
-_PRECISIONS = ("auto", "float32", "bfloat16", "float16")  # pixcolor.colorizer.PRECISIONS
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # pixcolor.colorizer.PRECISIONS
 _PRECISION_HELP = (
-    "the network's arithmetic: auto (bfloat16 on CPUs with native bfloat16, else float32), "
-    "float32, bfloat16 or float16"
+    "the network's arithmetic: auto (bf16 on CPUs with native bfloat16, else fp32), fp32, "
+    "bf16 or fp16"
 )
 
 

@@ -38,8 +38,9 @@ from pixcolor.models import UNetGenerator
 
 __all__ = ["PRECISIONS", "Colorizer"]
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """What :class:`Colorizer` accepts as ``precision``."""
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +60,15 @@ class Colorizer:
             memory format, except on MPS) and put in eval mode.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a :class:`torch.device`, or
             ``None`` for the first available of CUDA, MPS and CPU.
-        precision: The network's arithmetic: ``"float32"``, ``"bfloat16"`` or ``"float16"``
-            (mixed precision, :func:`torch.autocast`), or ``"auto"``: bfloat16 on a CPU with
-            native bfloat16 instructions (AVX512-BF16 or AMX), where it halves the forward
-            time for a change of the predicted a/b under 0.4 (mean 0.06, on a scale where
-            8-bit output rounding alone is about 0.5), else float32. Only the network
-            is affected; colour conversion stays in float32.
+        precision: The network's arithmetic: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed
+            precision, :func:`torch.autocast`), or ``"auto"``: bf16 on a CPU with native
+            bfloat16 instructions (AVX512-BF16 or AMX), where it halves the forward time for
+            a change of the predicted a/b under 0.4 (mean 0.06, on a scale where 8-bit
+            output rounding alone is about 0.5), else fp32. Only the network is affected;
+            colour conversion stays in float32.
 
     Attributes:
-        precision: The resolved precision, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        precision: The resolved precision, ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
     Raises:
         TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
@@ -137,8 +138,8 @@ class Colorizer:
 
     def autocast(self) -> Any:
         """The context the network runs in: :func:`torch.autocast` to :attr:`precision`
-        (disabled for ``"float32"``). Use it to time or call ``generator`` as colorize does."""
-        dtype = getattr(torch, self.precision)
+        (disabled for ``"fp32"``). Use it to time or call ``generator`` as colorize does."""
+        dtype = _DTYPES[self.precision]
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     @overload
@@ -313,11 +314,11 @@ def _resolve_precision(precision: object, device: torch.device) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "auto":
-        return "bfloat16" if device.type == "cpu" and _cpu_has_bfloat16() else "float32"
-    if precision != "float32" and not torch.amp.is_autocast_available(device.type):
+        return "bf16" if device.type == "cpu" and _cpu_has_bfloat16() else "fp32"
+    if precision != "fp32" and not torch.amp.is_autocast_available(device.type):
         raise ValueError(
             f"precision {precision!r} needs mixed precision, which torch does not offer on "
-            f"{device.type!r}; use 'float32'"
+            f"{device.type!r}; use 'fp32'"
         )
     return str(precision)
 
