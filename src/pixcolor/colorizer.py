@@ -13,7 +13,8 @@ luminance until it fits, so the output's L is the input's L up to 8-bit rounding
 
 Everything at full resolution (RGB -> L, upsampling a/b, Lab -> RGB, conversion to the
 output dtype) runs in horizontal strips on the model's device, so a 24-megapixel photo
-never exists as more than its float RGB input plus the output buffer.
+never exists as more than its input planes (8-bit photos stay 8-bit: the strips use lookup
+tables for them) plus the output buffer.
 """
 
 from __future__ import annotations
