@@ -13,7 +13,14 @@ import torch
 from PIL import Image, ImageCms, ImageFile
 
 from pixcolor.errors import ImageError, ImageNotFoundError
-from pixcolor.images import LoadedImage, OutputWriter, load_image, save_image, to_output
+from pixcolor.images import (
+    LoadedImage,
+    OutputWriter,
+    as_float,
+    load_image,
+    save_image,
+    to_output,
+)
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -66,6 +73,11 @@ class TestNumpy:
             torch.testing.assert_close(loaded.rgb, loaded.pixels.float() / 255, atol=0, rtol=0)
         gray = load_image(Image.fromarray(arr[..., 0]))
         assert gray.pixels.stride(0) == 0 and gray.rgb.stride(0) == 0  # one plane, expanded
+        rows = as_float(gray.pixels[:, 1:3])
+        assert rows.dtype == torch.float32 and rows.stride(0) == 0
+        torch.testing.assert_close(rows[2], torch.from_numpy(arr[1:3, :, 0]).float() / 255)
+        floats = torch.rand(3, 2, 2)
+        assert as_float(floats) is floats
         assert load_image(arr.astype(np.uint16)).pixels.dtype == torch.float32
 
     def test_sixteen_bit_precision_is_kept(self) -> None:

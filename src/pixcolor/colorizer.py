@@ -257,7 +257,7 @@ class Colorizer:
             bottom = min(height, top + step)
             rows = [item.pixels[:, top:bottom] for item in group]
             if any(r.dtype != torch.uint8 for r in rows):  # else: 8-bit in, 8-bit out
-                rows = [_as_float(r) for r in rows]
+                rows = [images.as_float(r) for r in rows]
             if all(r.stride(0) == 0 for r in rows):  # gray inputs: keep one plane (3x less work)
                 rgb = torch.stack([r[:1].to(self.device) for r in rows])
             else:
@@ -300,15 +300,6 @@ def _upsample_rows(ab: torch.Tensor, top: int, bottom: int, height: int) -> torc
     upper = (lower + 1).clamp_(max=rows - 1)
     weight = (src - lower).view(1, 1, -1, 1)
     return torch.lerp(ab.index_select(2, lower), ab.index_select(2, upper), weight)
-
-
-def _as_float(planes: torch.Tensor) -> torch.Tensor:
-    """uint8 levels -> float in ``[0, 1]``, keeping an expanded gray expanded."""
-    if planes.dtype != torch.uint8:
-        return planes
-    if planes.stride(0) == 0:
-        return planes[:1].float().div_(255.0).expand_as(planes)
-    return planes.float().div_(255.0)
 
 
 def _resolve_precision(precision: object, device: torch.device) -> str:

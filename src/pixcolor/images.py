@@ -49,7 +49,10 @@ from pixcolor import lab
 from pixcolor._atomic import temporary_file
 from pixcolor.errors import ImageError, ImageNotFoundError
 
-__all__ = ["ImageInput", "LoadedImage", "OutputWriter", "load_image", "save_image", "to_output"]
+__all__ = [
+    "ImageInput", "LoadedImage", "OutputWriter", "as_float", "load_image", "save_image",
+    "to_output",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +121,24 @@ class LoadedImage:
     def rgb(self) -> torch.Tensor:
         """float32 ``(3, H, W)`` in ``[0, 1]``: :attr:`pixels`, converted on each access if
         they are 8-bit (a gray source stays one plane expanded to 3)."""
-        if self.pixels.stride(0) == 0:
-            return _float_tensor(self.pixels[:1], torch.float32).expand(3, -1, -1)
-        return _float_tensor(self.pixels, torch.float32)
+        return as_float(self.pixels)
+
+
+def as_float(planes: torch.Tensor) -> torch.Tensor:
+    """Planes of :attr:`LoadedImage.pixels` (or rows of them) as float: uint8 levels become
+    float32 in ``[0, 1]``, an expanded gray stays expanded; float planes are returned as is.
+
+    Example:
+        >>> gray = torch.tensor([[0, 255]], dtype=torch.uint8).expand(3, -1, -1)
+        >>> out = as_float(gray)
+        >>> out[:, 0, 1].tolist(), out.stride(0)
+        ([1.0, 1.0, 1.0], 0)
+    """
+    if planes.dtype != torch.uint8:
+        return planes
+    if planes.stride(0) == 0:
+        return planes[:1].float().div_(255.0).expand_as(planes)
+    return planes.float().div_(255.0)
 
 
 def load_image(image: ImageInput | LoadedImage) -> LoadedImage:
@@ -234,7 +252,7 @@ class OutputWriter:
             if isinstance(self._buffer, np.ndarray) and self._buffer.dtype == np.uint8:
                 self._buffer[top:bottom, :, :3] = rows.permute(1, 2, 0).cpu().numpy()
                 return
-            rows = _float_tensor(rows, torch.float32)
+            rows = as_float(rows)
         if isinstance(self._buffer, torch.Tensor):
             self._buffer[:3, top:bottom] = _quantize_tensor(
                 rows, self._buffer.dtype, self._buffer.device
