@@ -35,13 +35,10 @@ def recolor_uint8(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
 
 def _recolor(rgb: torch.Tensor, ab: torch.Tensor, tables: dict[str, torch.Tensor]) -> torch.Tensor:
     levels = rgb.to(torch.int32)
-    linear = _lookup(tables["decode"], levels)
-    if rgb.shape[-3] == 1:
-        y, fy = linear, _lookup(tables["f_gray"], levels)
+    y = lab._luminance(_lookup(tables["decode"], levels))
+    if rgb.shape[-3] == 1:  # f of a gray level is exact in its own table
+        fy = _lookup(tables["f_gray"], levels)
     else:
-        wr, wg, wb = lab._XYZ_FROM_RGB_WHITE[1]
-        r, g, b = linear.unbind(-3)
-        y = (r * wr).add_(g, alpha=wg).add_(b, alpha=wb).unsqueeze(-3)
         fy = _lookup(tables["f"], _grid_index(y * _GRID))
     out = lab._linear_with_chroma(y, fy, ab).movedim(-3, -1)
     # Levels come out interleaved (*, H, W, 3), as images are stored: the copy into an

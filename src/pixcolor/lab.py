@@ -171,7 +171,9 @@ def recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         >>> bool((out >= 0).all() and (out <= 1).all()), torch.allclose(rgb_to_l(out), rgb_to_l(gray.expand(3, 1, 1)))
         (True, True)
     """
-    if not isinstance(rgb, torch.Tensor) or not (rgb.is_floating_point() or rgb.dtype == torch.uint8):
+    if not isinstance(rgb, torch.Tensor) or not (
+        rgb.is_floating_point() or rgb.dtype == torch.uint8
+    ):
         raise TypeError(f"rgb must be a floating-point or uint8 torch.Tensor, got {_describe(rgb)}")
     if not isinstance(ab, torch.Tensor) or not ab.is_floating_point():
         raise TypeError(f"ab must be a floating-point torch.Tensor, got {_describe(ab)}")
@@ -329,10 +331,18 @@ def _y_to_l(y: torch.Tensor) -> torch.Tensor:
     return 116.0 * _lab_f(y) - 16.0
 
 
-def _rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+def _luminance(linear: torch.Tensor) -> torch.Tensor:
+    """``Y`` ``(*, 1, H, W)`` of linear RGB ``(*, 3, H, W)``; a gray plane ``(*, 1, H, W)``
+    is its own (the Y row of the matrix sums to 1)."""
+    if linear.shape[-3] == 1:
+        return linear
     wr, wg, wb = _XYZ_FROM_RGB_WHITE[1]
-    r, g, b = _srgb_to_linear(rgb).unbind(-3)
-    return _y_to_l((wr * r + wg * g + wb * b).unsqueeze(-3))
+    r, g, b = linear.unbind(-3)
+    return (wr * r + wg * g + wb * b).unsqueeze(-3)
+
+
+def _rgb_to_l(rgb: torch.Tensor) -> torch.Tensor:
+    return _y_to_l(_luminance(_srgb_to_linear(rgb)))
 
 
 def _gray_to_l(gray: torch.Tensor) -> torch.Tensor:
@@ -350,13 +360,7 @@ def _lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 
 
 def _recolor(rgb: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    linear = _srgb_to_linear(rgb)
-    if linear.shape[-3] == 1:
-        y = linear
-    else:
-        wr, wg, wb = _XYZ_FROM_RGB_WHITE[1]
-        r, g, b = linear.unbind(-3)
-        y = (wr * r + wg * g + wb * b).unsqueeze(-3)
+    y = _luminance(_srgb_to_linear(rgb))
     return _linear_to_srgb(_linear_with_chroma(y, _lab_f(y), ab)).clamp_(0.0, 1.0)
 
 
