@@ -259,7 +259,9 @@ class TestConstruction:
 
 
 class TestPrecision:
-    def test_auto_is_bfloat16_only_on_cpus_that_have_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_auto_is_bfloat16_only_on_cpus_that_have_it(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         for native, expected in ((True, "bf16"), (False, "fp32")):
             monkeypatch.setattr(colorizer, "_cpu_has_bfloat16", lambda native=native: native)
             col = Colorizer(_tiny_generator(), device="cpu")
@@ -280,7 +282,9 @@ class TestPrecision:
 
     @pytest.mark.parametrize("precision", ["half", "float16", None, torch.float16])
     def test_unknown_precision(self, precision: Any) -> None:
-        with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, fp16; got"):
+        with pytest.raises(
+            ValueError, match="precision must be one of auto, fp32, bf16, fp16; got"
+        ):
             Colorizer(_tiny_generator(), device="cpu", precision=precision)
 
     def test_cli_offers_the_same_choices(self) -> None:

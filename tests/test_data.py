@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from pixcolor import UNetGenerator
 from pixcolor.data import (
     PhotoFolder,
+    batch_to_rgb,
     find_images,
     lab_constants,
     load_rgb,
@@ -248,6 +249,26 @@ class TestPrepareBatch:
             prepare_batch(torch.zeros(3, 4, 4, dtype=torch.uint8))
         with pytest.raises(TypeError, match="UNetConfig"):
             lab_constants(object())
+
+
+class TestBatchToRgb:
+    def test_inverts_prepare_batch_with_model_constants(self) -> None:
+        rgb = torch.randint(0, 256, (2, 3, 16, 24), dtype=torch.uint8, generator=_gen())
+        constants = {"l_center": 0.0, "l_scale": 100.0, "ab_scale": 128.0}
+        back = batch_to_rgb(*prepare_batch(rgb, **constants), **constants)
+        assert back.shape == (2, 3, 16, 24) and back.dtype == torch.float32
+        torch.testing.assert_close(back, rgb.float() / 255, atol=2e-4, rtol=0)
+
+    def test_matches_skimage_and_clips_out_of_gamut(self) -> None:
+        lightness = torch.rand(1, 1, 8, 8, generator=_gen()) * 2 - 1
+        ab = (torch.rand(1, 2, 8, 8, generator=_gen()) * 2 - 1).half()  # any dtype, in float32
+        out = batch_to_rgb(lightness, ab)
+        lab_image = torch.cat([lightness * 50 + 50, ab.float() * 110], 1)[0].permute(1, 2, 0)
+        with pytest.warns(UserWarning, match="negative Z"):  # skimage: out of gamut, clipped
+            expected = color.lab2rgb(lab_image.double().numpy())
+        expected = torch.from_numpy(expected).permute(2, 0, 1)
+        torch.testing.assert_close(out[0], expected.float(), atol=2e-4, rtol=0)
+        assert out.min() >= 0 and out.max() <= 1
 
 
 class TestSplitFiles:

@@ -259,7 +259,9 @@ class TestRecolor:
         torch.testing.assert_close(one[0], plane.expand(-1, 3, -1, -1)[0], atol=1, rtol=0)
         reference = lab.recolor(plane.float() / 255, ab).mul(255).round().to(torch.uint8)
         assert (one.int() - reference.int()).abs().max() <= 1
-        torch.testing.assert_close(lab.recolor(plane.expand(-1, 3, -1, -1), ab), one, atol=0, rtol=0)
+        torch.testing.assert_close(
+            lab.recolor(plane.expand(-1, 3, -1, -1), ab), one, atol=0, rtol=0
+        )
         monkeypatch.setattr(lab, "_CHUNK_PIXELS", 50)
         torch.testing.assert_close(lab.recolor(plane, ab), one, atol=0, rtol=0)
 

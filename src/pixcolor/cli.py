@@ -117,9 +117,7 @@ def _colorize(args: argparse.Namespace) -> int:
     from pixcolor.batch import colorize_files
     from pixcolor.colorizer import Colorizer
 
-    colorizer = Colorizer.from_pretrained(
-        args.model, device=args.device, precision=args.precision
-    )
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     report = colorize_files(
         colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
         render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,
@@ -296,9 +294,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
-    colorizer = Colorizer.from_pretrained(
-        args.model, device=args.device, precision=args.precision
-    )
+    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     results = evaluate(
         colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
     )

@@ -37,6 +37,7 @@ from pixcolor.errors import NoImagesError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "PhotoFolder",
+    "batch_to_rgb",
     "find_images",
     "lab_constants",
     "load_rgb",
@@ -322,6 +323,35 @@ def prepare_batch(
         lightness = lightness.contiguous(memory_format=torch.channels_last)
         ab = ab.contiguous(memory_format=torch.channels_last)
     return lightness, ab
+
+
+def batch_to_rgb(
+    lightness: torch.Tensor,
+    ab: torch.Tensor,
+    *,
+    l_center: float = 50.0,
+    l_scale: float = 50.0,
+    ab_scale: float = 110.0,
+) -> torch.Tensor:
+    """The inverse of :func:`prepare_batch`: normalised ``lightness`` and ``ab`` (a target
+    or a generator's prediction) back to sRGB, float ``(B, 3, H, W)`` in ``[0, 1]``.
+
+    Args:
+        lightness: ``(B, 1, H, W)``, ``(L - l_center) / l_scale``.
+        ab: ``(B, 2, H, W)``, ``ab / ab_scale``; computed in float32 whatever its dtype.
+        l_center: See :func:`prepare_batch`; take the constants from the model with
+            :func:`lab_constants`.
+        l_scale: See ``l_center``.
+        ab_scale: See ``l_center``.
+
+    Example:
+        >>> rgb = torch.tensor([[[[200]], [[120]], [[40]]]], dtype=torch.uint8)
+        >>> back = batch_to_rgb(*prepare_batch(rgb))
+        >>> (back * 255).round().flatten().tolist()
+        [200.0, 120.0, 40.0]
+    """
+    light = lab.denormalize_l(lightness.float(), l_center, l_scale)
+    return lab.lab_to_rgb(torch.cat([light, lab.denormalize_ab(ab.float(), ab_scale)], 1))
 
 
 def lab_constants(config: Any) -> dict[str, float]:

@@ -142,8 +142,7 @@ class SampleGrid(Callback):
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
         if trainer.run_dir is None or not trainer.is_main_process:
             return
-        from pixcolor import lab
-        from pixcolor.data import prepare_batch
+        from pixcolor.data import batch_to_rgb, prepare_batch
 
         dataset = trainer.val_set if trainer.val_set is not None else trainer.train_set
         if dataset is None:
@@ -157,9 +156,8 @@ class SampleGrid(Callback):
         trainer.generator.eval()
         fake_ab = trainer.generator(light).float()
         trainer.generator.train(was_training)
-        lum = lab.denormalize_l(light, const["l_center"], const["l_scale"])
-        gray = lab.lab_to_rgb(torch.cat([lum, torch.zeros_like(fake_ab)], 1))
-        fake = lab.lab_to_rgb(torch.cat([lum, lab.denormalize_ab(fake_ab, const["ab_scale"])], 1))
+        gray = batch_to_rgb(light, torch.zeros_like(fake_ab), **const)
+        fake = batch_to_rgb(light, fake_ab, **const)
         truth = rgb.float() / 255
         rows = [[g, f, t] for g, f, t in zip(gray.cpu(), fake.cpu(), truth, strict=True)]
         save_grid(rows, trainer.run_dir / "samples" / f"epoch-{trainer.state['epoch']:04d}.png")

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,111 +24,19 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixcolor._atomic import write_atomically
-from pixcolor.data import PhotoFolder, lab_constants, prepare_batch
+from pixcolor.data import PhotoFolder, batch_to_rgb, lab_constants, prepare_batch
 from pixcolor.metrics import colorfulness, psnr
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 from pixcolor.training import checkpoint as ckpt
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
-from pixcolor.training.losses import GAN_MODES, GANLoss, chroma_loss, l1_loss
+from pixcolor.training.config import TrainerConfig
+from pixcolor.training.losses import GANLoss, chroma_loss, l1_loss
 from pixcolor.training.sampling import IndexDataset, ResumableSampler, SeededDataset
-from pixcolor.training.schedule import LR_DECAYS, lr_factor
+from pixcolor.training.schedule import lr_factor
 
 __all__ = ["Batch", "Trainer", "TrainerConfig"]
 
 logger = logging.getLogger(__name__)
-
-_PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-@dataclass
-class TrainerConfig:
-    """Everything that defines a training run; saved beside its outputs as ``config.json``.
-
-    Args:
-        pretrain_epochs: Epochs of L1-only generator training (the warm-up).
-        gan_epochs: Epochs of ``lambda_l1 * L1 + GAN`` afterwards.
-        batch_size: Samples per optimizer step and process (before accumulation).
-        image_size: Side of the square training crops.
-        pretrain_lr: Generator learning rate in the warm-up (1e-4 in the seeds).
-        lr_g: Generator learning rate in the GAN phase.
-        lr_d: Discriminator learning rate.
-        lr_decay: ``"none"`` (constant rates), ``"linear"`` or ``"cosine"``: within each
-            phase, every optimizer's rate decays from its base value towards 0 at the
-            phase's end (a pure function of the step, so resuming is exact).
-        betas: Adam betas of every optimizer.
-        lambda_l1: Weight of the L1 term in the GAN phase.
-        chroma_weight: Weight of a colourfulness target in both phases: the mean absolute
-            difference between each image's mean predicted chroma ``sqrt(a^2 + b^2)`` and its
-            true one (normalised units). L1 alone predicts the median colour and drifts to
-            sepia; this term asks for the right amount of colour without fixing its hue.
-        gan_mode: ``"vanilla"``, ``"lsgan"`` or ``"hinge"``.
-        real_label: Discriminator target for real patches (0.9: one-sided label smoothing).
-        grad_accum_steps: Micro-batches accumulated per optimizer step.
-        precision: ``"fp32"``, or on CUDA ``"bf16"`` / ``"fp16"`` (with a gradient scaler).
-        channels_last: Use the channels-last memory format.
-        compile: Wrap the networks in :func:`torch.compile`.
-        num_workers: DataLoader worker processes.
-        seed: Seeds weights-independent randomness: data order, augmentation, dropout.
-        device: ``"cuda"``, ``"cpu"``, ...; ``None`` picks CUDA when available.
-        output_dir: Run directory for checkpoints, logs and samples (``None``: write nothing).
-        save_every_steps: Also checkpoint every this many optimizer steps (0: epoch ends only).
-        keep_last: Checkpoints kept besides the best one.
-        best_metric: Validation metric whose best checkpoint is kept (``"val_l1"``).
-        best_mode: ``"min"`` or ``"max"`` for ``best_metric``.
-        max_steps: Stop after this many optimizer steps in all (0: no limit).
-        progress: Show tqdm bars.
-    """
-
-    pretrain_epochs: int = 20
-    gan_epochs: int = 20
-    batch_size: int = 16
-    image_size: int = 256
-    pretrain_lr: float = 1e-4
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    lr_decay: str = "none"
-    betas: tuple[float, float] = (0.5, 0.999)
-    lambda_l1: float = 100.0
-    chroma_weight: float = 0.0
-    gan_mode: str = "vanilla"
-    real_label: float = 1.0
-    grad_accum_steps: int = 1
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    num_workers: int = 2
-    seed: int = 0
-    device: str | None = None
-    output_dir: str | None = None
-    save_every_steps: int = 0
-    keep_last: int = 2
-    best_metric: str = "val_l1"
-    best_mode: str = "min"
-    max_steps: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in (
-            "pretrain_epochs",
-            "gan_epochs",
-            "save_every_steps",
-            "max_steps",
-            "num_workers",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("batch_size", "image_size", "grad_accum_steps", "keep_last"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.gan_mode not in GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
-        if self.lr_decay not in LR_DECAYS:
-            raise ValueError(f"lr_decay must be one of {LR_DECAYS}, got {self.lr_decay!r}")
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
-        if self.best_mode not in ("min", "max"):
-            raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
 
 
 class Batch(NamedTuple):
@@ -339,19 +246,10 @@ class Trainer:
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Per-batch validation metrics: ``val_l1`` (normalised ab), ``val_psnr`` (RGB, dB) and
         the mean colourfulness of predictions and truth (the epoch adds ``val_delta_cf``)."""
-        from pixcolor import lab
-
         with self._autocast():
             fake_ab = self.generator(batch.lightness).float()
-        light = lab.denormalize_l(
-            batch.lightness, self.lab_constants["l_center"], self.lab_constants["l_scale"]
-        )
-        fake = lab.lab_to_rgb(
-            torch.cat([light, lab.denormalize_ab(fake_ab, self.lab_constants["ab_scale"])], 1)
-        )
-        real = lab.lab_to_rgb(
-            torch.cat([light, lab.denormalize_ab(batch.ab, self.lab_constants["ab_scale"])], 1)
-        )
+        fake = batch_to_rgb(batch.lightness, fake_ab, **self.lab_constants)
+        real = batch_to_rgb(batch.lightness, batch.ab, **self.lab_constants)
         return {
             "val_l1": l1_loss(fake_ab, batch.ab),
             "val_psnr": psnr(fake, real).clamp(max=100.0).mean(),  # identical images: 100, not inf
