@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--init", help="start from this generator directory (a snapshot)")
     parser.add_argument("--snapshot-every", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--crop-scale", type=float, default=0.5, help="smallest crop area, as a fraction"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(args.threads)
@@ -75,7 +78,7 @@ def main() -> None:
     train_files, holdout_files = split_files(
         find_images(args.photos), val_fraction=0.1, seed=0, root=args.photos
     )
-    train = PhotoFolder(train_files, size=128, train=True)
+    train = PhotoFolder(train_files, size=128, train=True, scale=(args.crop_scale, 1.0))
     holdout = PhotoFolder(holdout_files, size=128, train=False)
     torch.manual_seed(0)
     if args.init:
