@@ -290,4 +290,4 @@ class TestPrecision:
     def test_cli_offers_the_same_choices(self) -> None:
         from pixcolor import cli
 
-        assert cli._PRECISIONS == colorizer.PRECISIONS
+        assert cli._common.PRECISIONS == colorizer.PRECISIONS

@@ -1,0 +1,139 @@
+"""``pixcolor train``: train a generator on a folder of colour photos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    from pixcolor.training.recipes import RECIPES
+
+    p = sub.add_parser(
+        "train",
+        help="train a colorization model on a folder of colour photos",
+        description="Train a generator (L1 warm-up, then L1 x lambda + GAN) on a folder of colour photos. "
+        "Writes checkpoints, metrics.jsonl, losses.png and samples/ into --output. Runs under "
+        "`torchrun --nproc_per_node N -m pixcolor train ...` with DistributedDataParallel.",
+        epilog="recipes: " + "; ".join(f"{k}: {v.description}" for k, v in RECIPES.items()),
+    )
+    p.add_argument("data", help="folder of colour photos (searched recursively)")
+    p.add_argument("--output", "-o", required=True, help="run directory to create (or to resume)")
+    p.add_argument(
+        "--recipe",
+        default="tiny",
+        choices=sorted(RECIPES),
+        help="architecture and defaults (default: tiny)",
+    )
+    p.add_argument("--val", help="folder of validation photos")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        help="continue the run in --output (or from this checkpoint)",
+    )
+    p.add_argument("--size", type=int, dest="image_size", help="training crop size")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--pretrain-epochs", type=int, help="epochs of L1-only warm-up")
+    p.add_argument("--gan-epochs", type=int, help="epochs of L1 x lambda + GAN")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--lr-g", type=float)
+    p.add_argument("--lr-d", type=float)
+    p.add_argument("--pretrain-lr", type=float)
+    p.add_argument(
+        "--lr-decay",
+        choices=("none", "linear", "cosine"),
+        help="decay every learning rate towards 0 within each phase (default none)",
+    )
+    p.add_argument("--lambda-l1", type=float)
+    p.add_argument("--gan-mode", choices=("vanilla", "lsgan", "hinge"))
+    p.add_argument(
+        "--real-label",
+        type=float,
+        help="discriminator target for real patches (0.9: label smoothing)",
+    )
+    p.add_argument("--grad-accum-steps", type=int)
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--compile", action="store_true", default=None, help="torch.compile the networks"
+    )
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader workers (default 2)")
+    p.add_argument(
+        "--save-every", type=int, dest="save_every_steps", help="also checkpoint every N steps"
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: cuda if available)")
+    p.add_argument(
+        "--no-pretrained-encoder",
+        action="store_true",
+        help="do not download ImageNet weights (resnet18 recipe)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+_TRAINER_FLAGS = (
+    "image_size", "batch_size", "pretrain_epochs", "gan_epochs", "max_steps", "lr_g", "lr_d", "pretrain_lr",
+    "lr_decay", "lambda_l1", "gan_mode", "real_label", "grad_accum_steps", "precision", "channels_last", "compile",
+    "num_workers", "save_every_steps", "seed", "device",
+)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import torch.distributed as dist
+
+    from pixcolor import PatchDiscriminator, Trainer, TrainerConfig, UNetGenerator
+    from pixcolor.training import recipes
+
+    run = Path(args.output)
+    overrides = {k: getattr(args, k) for k in _TRAINER_FLAGS if getattr(args, k) is not None}
+    saved = run / "config.json"
+    if args.resume is not None:
+        if not saved.is_file():
+            raise FileNotFoundError(
+                f"--resume: {run} holds no training run (no config.json); start it without --resume"
+            )
+        config = json.loads(saved.read_text(encoding="utf-8"))
+        gen = UNetGenerator.from_config(config["generator"])
+        disc = (
+            PatchDiscriminator.from_config(config["discriminator"])
+            if config["discriminator"]
+            else None
+        )
+        trainer_values = {**config["trainer"], **overrides}
+    else:
+        if run.exists() and any(run.iterdir()):
+            raise FileExistsError(
+                f"--output {run} is not empty; pass --resume to continue that run, or choose a new directory"
+            )
+        extra = {"pretrained_encoder": False} if args.no_pretrained_encoder else {}
+        gen, disc, defaults = recipes.build(args.recipe, **extra)
+        trainer_values = {**defaults, **overrides}
+    trainer_values.update(output_dir=str(run), progress=not args.no_progress)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not dist.is_initialized():
+        backend = (
+            "nccl"
+            if torch.cuda.is_available() and trainer_values.get("device") != "cpu"
+            else "gloo"
+        )
+        dist.init_process_group(backend)
+    try:
+        trainer = Trainer(gen, disc, TrainerConfig(**trainer_values))
+        state = trainer.fit(args.data, args.val, resume=args.resume)
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.is_main_process:
+        last = state["history"][-1] if state["history"] else {}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if isinstance(v, float))
+        print(f"trained {state['epoch']} epoch(s), {state['global_step']} steps; {shown}")
+        print(f"generator: {run / 'generator'}   best: {run / 'best' / 'generator'}   logs: {run}")
+    return 0
