@@ -375,3 +375,21 @@ class TestHintSpread:
     def test_spread_needs_hint_channels(self) -> None:
         with pytest.raises(ValueError, match=r"hint_spread=True needs a hint model"):
             UNetConfig(hint_spread=True)
+
+    def test_residual_meets_every_hint(self) -> None:
+        """hint_residual: the output equals the hint at every hinted pixel, whatever the net."""
+        torch.manual_seed(0)
+        gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_residual=True).eval()
+        lightness, hints = torch.randn(2, 1, 64, 64), _some_hints(2, 64)
+        with torch.no_grad():
+            out = gen(lightness, hints)
+            plain = gen(lightness)
+        mask = hints[:, 2:3].expand(-1, 2, -1, -1) > 0
+        torch.testing.assert_close(out[mask], hints[:, :2][mask], atol=1e-5, rtol=0)
+        assert (out - plain).abs().amax(dim=(1, 2, 3)).min() > 1e-3  # and spreads beyond them
+        with torch.no_grad():
+            torch.testing.assert_close(gen(lightness, torch.zeros_like(hints)), plain)
+
+    def test_residual_needs_hint_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"hint_residual=True needs a hint model"):
+            UNetConfig(hint_residual=True)
