@@ -27,13 +27,16 @@ SPREAD_CHANNELS = 5
 _SUPPORT_LEVELS = (2, 4, 6)  # cells of 4, 16 and 64 pixels on a side
 
 
-def spread_hints(hints: torch.Tensor) -> torch.Tensor:
+def spread_hints(hints: torch.Tensor, levels: int | None = None) -> torch.Tensor:
     """Spread hint planes over the whole image by push-pull interpolation.
 
     Args:
         hints: ``(B, 3, H, W)`` hint planes: hint a, hint b (any units), mask (1 at a hint,
-            0 elsewhere; a fractional mask weighs a hint less). H and W are powers-of-two
-            multiples of anything (the pyramid halves until a side is odd or 1).
+            0 elsewhere; a fractional mask weighs a hint less).
+        levels: Pyramid levels (halvings); H and W must be multiples of ``2**levels``.
+            Cells of the coarsest level without a hint take the image's mean hint colour.
+            ``None``: as many as H and W allow (until a side is odd or 1). A model passes
+            its own number, so that an exported graph does not depend on the input size.
 
     Returns:
         ``(B, 5, H, W)``: the spread a and b (0 everywhere when there is no hint), then the
@@ -50,10 +53,15 @@ def spread_hints(hints: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"hints must have shape (B, 3, H, W), got {tuple(hints.shape)}")
     mask = hints[:, 2:3]
     weighted = torch.cat([hints[:, :2] * mask, mask], dim=1)
+    if levels is None:
+        levels = _max_levels(*hints.shape[-2:])
     pyramid = [weighted]  # each level: (sum of ab * mask, sum of mask) / cell area
-    while min(pyramid[-1].shape[-2:]) > 1 and all(s % 2 == 0 for s in pyramid[-1].shape[-2:]):
+    for _ in range(levels):
         pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-    estimate = _mean(pyramid[-1])
+    coarsest = pyramid[-1]
+    confidence = (coarsest[:, 2:3] * 4**levels).clamp(max=1.0)
+    overall = _mean(weighted.sum(dim=(2, 3), keepdim=True))  # ReduceSum: opset 13+
+    estimate = confidence * _mean(coarsest) + (1.0 - confidence) * overall
     support = []
     for level in range(len(pyramid) - 2, -1, -1):
         cell = pyramid[level]
@@ -64,10 +72,17 @@ def spread_hints(hints: torch.Tensor) -> torch.Tensor:
         estimate = confidence * _mean(cell) + (1.0 - confidence) * estimate
     size = hints.shape[-2:]
     for level in _SUPPORT_LEVELS:
-        level = min(level, len(pyramid) - 1)  # a short pyramid: its coarsest level stands in
+        level = min(level, levels)  # a short pyramid: its coarsest level stands in
         density = (pyramid[level][:, 2:3] * 4**level).clamp(max=1.0)
         support.append(F.interpolate(density, size=size, mode="bilinear", align_corners=False))
     return torch.cat([estimate, *support], dim=1)
+
+
+def _max_levels(height: int, width: int) -> int:
+    levels = 0
+    while min(height, width) > 1 and height % 2 == 0 and width % 2 == 0:
+        height, width, levels = height // 2, width // 2, levels + 1
+    return levels
 
 
 def _mean(cell: torch.Tensor) -> torch.Tensor:

@@ -302,11 +302,12 @@ class UNetGenerator(PretrainedMixin, nn.Module):
         else:
             self._check_hints(hints, lightness)
         hints = hints.to(lightness.dtype)
-        spread = [spread_hints(hints)] if self.config.hint_spread else []
+        levels = self.stride.bit_length() - 1  # every input side is a multiple of the stride
+        spread = [spread_hints(hints, levels)] if self.config.hint_spread else []
         ab = self.net(torch.cat([lightness, hints, *spread], dim=1))
         if self.config.hint_residual:
             residual = torch.cat([hints[:, :2] - ab, hints[:, 2:3]], dim=1)
-            ab = ab + spread_hints(residual)[:, :2]
+            ab = ab + spread_hints(residual, levels)[:, :2]
         return ab
 
     def _check_input(self, x: torch.Tensor) -> None:
