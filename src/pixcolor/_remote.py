@@ -210,4 +210,4 @@ def disk_full_is_clear(what: str) -> Iterator[None]:
 
 def megabytes(size: int | None) -> str:
     """``"about 125 MB"`` for messages and listings."""
-    return f"about {size / 1e6:.0f} MB" if size else "size unknown"
+    return f"about {size / 1e6:.1f} MB" if size else "size unknown"

@@ -62,7 +62,7 @@ class Preset:
             the converted model's config takes it (fastai: ``l_center``, ``l_scale``,
             ``ab_scale``). The weights do not record it.
         size: Download size in bytes (about), for listings and the disk-space check.
-        license: The licence its uploader states for the weights.
+        license: The licence of the weights, as their uploader states it.
         provenance: Who made and uploaded the weights, in one line.
 
     Example:
@@ -168,11 +168,11 @@ PRESETS: dict[str, Preset] = {
         # torch.save of this architecture's state dict is 124,505,429 bytes; the uploaded
         # file itself could not be measured from here.
         size=124_500_000,
-        license="creativeml-openrail-m (uploader's tag); the tutorial's code is MIT",
+        license="creativeml-openrail-m",
         provenance="uploaded to the Hugging Face Hub by 'sankhyikii' with the note 'gan "
         "generator pretrained model': DynamicUnet(resnet18, n_in=1, n_out=2, 256x256) of "
         "Moein Shariatnia's tutorial 'Colorizing black & white images with U-Net and "
-        "conditional GAN'",
+        "conditional GAN' (whose code is MIT-licensed)",
     ),
 }
 """Model names that ``from_pretrained`` understands: ``{name: Preset}``."""
