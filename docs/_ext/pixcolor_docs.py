@@ -138,7 +138,8 @@ def _write_tables(app: Sphinx) -> None:
             where += f", revision ``{preset.revision}``"
             if preset.converted:
                 where += f"; {preset.format} format, converted once on first use"
-        what = preset.description + (f". {preset.provenance}." if preset.provenance else "")
+        made = preset.provenance[:1].upper() + preset.provenance[1:]
+        what = preset.description + (f". {made}." if made else "")
         shown = f"about {size / 1e6:.1f} MB" if size else "unknown"
         presets.append([f"``{name}``", what, shown, where, preset.license or "not stated"])
     recipes = [["recipe", "generator", "discriminator", "trainer defaults"]]

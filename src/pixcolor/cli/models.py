@@ -82,4 +82,3 @@ def _rows() -> list[dict[str, Any]]:
             }
         )
     return rows
-
