@@ -138,7 +138,7 @@ def fetch_checkpoint(
     )
 
     assert preset.repo_id is not None and preset.filename is not None
-    where = f"Hub repo {preset.repo_id!r} (revision {revision!r}, file {preset.filename!r})"
+    where = f"file {preset.filename!r} of Hub repo {preset.repo_id!r} at revision {revision!r}"
     cached = try_to_load_from_cache(
         preset.repo_id, preset.filename, cache_dir=cache_dir, revision=revision
     )
