@@ -14,19 +14,20 @@ from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
+    DiskSpaceError,
     ImageError,
     ImageNotFoundError,
     ModelNotFoundError,
     NoImagesError,
     PixcolorError,
 )
-from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
     PatchDiscriminator,
     PatchDiscriminatorConfig,
     UNetConfig,
     UNetGenerator,
 )
+from pixcolor.presets import PRESETS, Preset
 from pixcolor.training import Callback, Trainer, TrainerConfig
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Colorizer",
+    "DiskSpaceError",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",

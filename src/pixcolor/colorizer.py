@@ -33,9 +33,9 @@ from PIL import Image
 
 from pixcolor import images, lab
 from pixcolor.errors import ImageError
-from pixcolor.hub import BUNDLED
 from pixcolor.images import ImageInput, LoadedImage
 from pixcolor.models import UNetGenerator
+from pixcolor.presets import BUNDLED
 
 __all__ = ["PRECISIONS", "Colorizer"]
 
