@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pixcolor import images, lab
+from pixcolor import hints, images, lab, spread
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
@@ -20,6 +20,7 @@ from pixcolor.errors import (
     NoImagesError,
     PixcolorError,
 )
+from pixcolor.hints import Hint, load_hints
 from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
     PatchDiscriminator,
@@ -34,6 +35,7 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Colorizer",
+    "Hint",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -49,8 +51,11 @@ __all__ = [
     "UNetGenerator",
     "__version__",
     "convert_fastai",
+    "hints",
     "images",
     "lab",
+    "load_hints",
     "prepare_batch",
     "split_files",
+    "spread",
 ]
