@@ -240,7 +240,7 @@ def spread_chunk(
     """:func:`spread_hints` over a batch: ``ab`` is one ``(1, 2, r, r)`` per image, ``chunk``
     the loaded images (``.pixels``); images without hints keep their ``ab``."""
     return [
-        spread_hints(a[0], item.pixels, hints)[None] if len(hints) else a
+        spread_hints(a[0], item.pixels, hints, decay=RESIDUAL_DECAY)[None] if len(hints) else a
         for a, item, hints in zip(ab, chunk, hint_sets, strict=True)
     ]
 
