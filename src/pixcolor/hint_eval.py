@@ -94,8 +94,9 @@ def sample_hints(
         raise ValueError(f"patch must be odd and at most {min(height, width)}, got {patch!r}")
     half = patch // 2
     rng = np.random.default_rng(seed)
-    ys = rng.integers(half, height - half, n)
-    xs = rng.integers(half, width - half, n)
+    uniform = rng.random((n, 2))  # row by row: the first k rows do not depend on n
+    ys = half + (uniform[:, 0] * (height - 2 * half)).astype(np.int64)
+    xs = half + (uniform[:, 1] * (width - 2 * half)).astype(np.int64)
     planes = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
     hints = []
     for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
