@@ -168,17 +168,20 @@ def evaluate_hints(
                 for img, p in zip(images, paths, strict=True)
             ]
             truths = [_to_tensor(img, device) for img in images]
+            truth_labs = [lab.rgb_to_lab(t) for t in truths]
             truth_cf += [colorfulness(t).item() for t in truths]
             for n in counts:
                 hints = [h[:n] for h in all_hints]
                 outputs = colorizer.colorize(images, render_size=render_size, hints=hints)
-                for image, output, truth, these in zip(images, outputs, truths, hints, strict=True):
+                for image, output, truth, truth_lab, these in zip(
+                    images, outputs, truths, truth_labs, hints, strict=True
+                ):
                     if output.size != image.size:
                         raise ValueError(
                             f"the model returned a {output.size} image for a {image.size} input"
                         )
                     for key, pred in _candidates(output, truth, these, gaussian_sigma).items():
-                        scores[n][key].add(pred, truth, these)
+                        scores[n][key].add(pred, truth, truth_lab, these)
             bar.update(len(paths))
         bar.close()
     finally:
@@ -240,11 +243,13 @@ class _Scores:
     def __init__(self) -> None:
         self.values: dict[str, list[float]] = {}
 
-    def add(self, pred: torch.Tensor, truth: torch.Tensor, hints: list[Hint]) -> None:
+    def add(
+        self, pred: torch.Tensor, truth: torch.Tensor, truth_lab: torch.Tensor, hints: list[Hint]
+    ) -> None:
         pred_lab = lab.rgb_to_lab(pred)
         values = {
             "psnr": psnr(pred, truth).item(),
-            "delta_e": delta_e_2000(pred_lab, lab.rgb_to_lab(truth)).mean().item(),
+            "delta_e": delta_e_2000(pred_lab, truth_lab).mean().item(),
             "colorfulness": colorfulness(pred).item(),
         }
         for name, value in values.items():
