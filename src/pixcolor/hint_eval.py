@@ -53,7 +53,10 @@ HINT_METHODS = {
 """Keys of each row of :func:`evaluate_hints`'s result and the names printed for them."""
 
 GAUSSIAN_SIGMA = 0.1
-"""Default standard deviation of the Gaussian spread, as a fraction of the long side."""
+"""Default standard deviation of the Gaussian spread, as a fraction of the long side.
+Chosen on 16 training photos (``benchmarks/tune_hint_spread.py``): PSNR 22.36 / 23.50 /
+25.18 dB with 3 / 10 / 30 hints, against 22.21 / 23.14 / 25.01 for 0.05 and 22.58 / 23.66 /
+24.47 for 0.2."""
 
 _PATCH = 5
 
