@@ -35,16 +35,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 import torch.nn.functional as F
 
 from pixcolor import lab
 from pixcolor.hints import HintSet, rasterize
+
+if TYPE_CHECKING:  # scipy is imported when a solve needs it: `import pixcolor` stays fast
+    import scipy.sparse as sp
 
 __all__ = [
     "RESIDUAL_DECAY",
@@ -301,6 +302,8 @@ def _system(y: np.ndarray, known: np.ndarray, decay: float) -> tuple[sp.csr_matr
     ``D (1 + decay) - W`` between unknown pixels and the identity on known ones (symmetric
     positive definite); ``coupling`` holds ``-W`` from unknown to known pixels, so the
     right-hand side of the unknown rows is ``-coupling @ values``."""
+    import scipy.sparse as sp
+
     h, w = y.shape
     n = h * w
     scales = _levin_scales(y)
@@ -339,6 +342,8 @@ def _system(y: np.ndarray, known: np.ndarray, decay: float) -> tuple[sp.csr_matr
 def _solve(system: sp.csr_matrix, rhs: np.ndarray, known: np.ndarray, tol: float) -> np.ndarray:
     """Solve the symmetric positive definite ``system @ x = rhs`` for every row of ``rhs``
     ``(C, n)``; ``known`` ``(h, w)`` marks the identity rows."""
+    import scipy.sparse.linalg as spla
+
     if system.shape[0] <= _DIRECT_LIMIT:
         return spla.splu(system.tocsc()).solve(rhs.T).T
     return _pcg(system, rhs, _two_level(system, known), tol)
@@ -348,6 +353,9 @@ def _two_level(system: sp.csr_matrix, known: np.ndarray) -> Callable[[np.ndarray
     """A symmetric two-level preconditioner for ``(C, n)`` residuals: damped Jacobi, an
     exact solve on blocks of ``_AGGREGATE x _AGGREGATE`` unknown pixels (piecewise-constant
     aggregation), damped Jacobi."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
     h, w = known.shape
     blocks_w = -(-w // _AGGREGATE)
     block = (np.arange(h)[:, None] // _AGGREGATE) * blocks_w + np.arange(w)[None, :] // _AGGREGATE
