@@ -124,7 +124,9 @@ def test_hint_model_has_a_hints_input(tmp_path: Path) -> None:
     import onnxruntime as ort
 
     torch.manual_seed(0)
-    model = pixcolor.UNetGenerator(**TINY["resnet18"], hint_channels=3)
+    model = pixcolor.UNetGenerator(
+        **TINY["resnet18"], hint_channels=3, hint_spread=True, hint_residual=True
+    )
     randomise_batchnorm(model)
     path = export_onnx(model.eval(), tmp_path / "hints.onnx")
     proto = onnx.load(str(path))

@@ -327,3 +327,69 @@ class TestHintModels:
         gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3)
         with pytest.raises(ValueError, match=r"hints must have shape \(1, 3, 64, 64\)"):
             gen(torch.zeros(1, 1, 64, 64), torch.zeros(shape))
+
+
+class TestHintSpread:
+    """``hint_spread=True``: the push-pull spread of the hints as five more input planes."""
+
+    def test_spread_values(self) -> None:
+        from pixcolor.models.hint_spread import spread_hints
+
+        planes = torch.zeros(2, 3, 64, 64)
+        planes[0, :, 8, 8] = torch.tensor([0.5, -0.5, 1.0])
+        planes[0, :, 56, 56] = torch.tensor([-0.3, 0.1, 1.0])
+        out = spread_hints(planes)
+        assert out.shape == (2, 5, 64, 64)
+        torch.testing.assert_close(out[0, :2, 8, 8], torch.tensor([0.5, -0.5]))  # exact at hints
+        torch.testing.assert_close(out[0, :2, 56, 56], torch.tensor([-0.3, 0.1]))
+        torch.testing.assert_close(out[0, :2, 4, 12], torch.tensor([0.5, -0.5]), atol=0.05, rtol=0)
+        between = out[0, :2, 32, 32]  # halfway: a blend of both
+        assert -0.3 < between[0] < 0.5 and -0.5 < between[1] < 0.1
+        assert out[1].abs().sum() == 0  # no hints: nothing
+        support = out[0, 2:, 8, 8]
+        assert support[0] > 0.2 and (support[:-1] <= support[1:] + 1e-6).all()  # wider: more
+        assert out[0, 2:].min() >= 0 and out[0, 2:].max() <= 1
+
+    def test_model_with_spread(self, tmp_path) -> None:
+        torch.manual_seed(0)
+        gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_spread=True).eval()
+        assert gen.net.down[0][0].weight.shape[1] == 1 + 3 + 5
+        lightness, hints = torch.randn(2, 1, 64, 64), _some_hints(2, 64)
+        with torch.no_grad():
+            out = gen(lightness, hints)
+            torch.testing.assert_close(gen(lightness), gen(lightness, torch.zeros_like(hints)))
+        gen.save_pretrained(tmp_path)
+        loaded = UNetGenerator.from_pretrained(tmp_path).eval()
+        assert loaded.config.hint_spread
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(lightness, hints), out)
+
+    def test_widened_with_spread_starts_as_the_automatic_model(self) -> None:
+        torch.manual_seed(0)
+        auto = UNetGenerator(**HINT_TINY["resnet18"]).eval()
+        hinted = auto.with_hint_channels(hint_spread=True)
+        lightness = torch.randn(1, 1, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(hinted(lightness, _some_hints(1, 64)), auto(lightness))
+
+    def test_spread_needs_hint_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"hint_spread=True needs a hint model"):
+            UNetConfig(hint_spread=True)
+
+    def test_residual_meets_every_hint(self) -> None:
+        """hint_residual: the output equals the hint at every hinted pixel, whatever the net."""
+        torch.manual_seed(0)
+        gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_residual=True).eval()
+        lightness, hints = torch.randn(2, 1, 64, 64), _some_hints(2, 64)
+        with torch.no_grad():
+            out = gen(lightness, hints)
+            plain = gen(lightness)
+        mask = hints[:, 2:3].expand(-1, 2, -1, -1) > 0
+        torch.testing.assert_close(out[mask], hints[:, :2][mask], atol=1e-5, rtol=0)
+        assert (out - plain).abs().amax(dim=(1, 2, 3)).min() > 1e-3  # and spreads beyond them
+        with torch.no_grad():
+            torch.testing.assert_close(gen(lightness, torch.zeros_like(hints)), plain)
+
+    def test_residual_needs_hint_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"hint_residual=True needs a hint model"):
+            UNetConfig(hint_residual=True)
