@@ -333,12 +333,12 @@ class TestHintSpread:
     """``hint_spread=True``: the push-pull spread of the hints as five more input planes."""
 
     def test_spread_values(self) -> None:
-        from pixcolor.models.hint_spread import spread_hints
+        from pixcolor.models.hint_spread import pyramid_spread
 
         planes = torch.zeros(2, 3, 64, 64)
         planes[0, :, 8, 8] = torch.tensor([0.5, -0.5, 1.0])
         planes[0, :, 56, 56] = torch.tensor([-0.3, 0.1, 1.0])
-        out = spread_hints(planes)
+        out = pyramid_spread(planes)
         assert out.shape == (2, 5, 64, 64)
         torch.testing.assert_close(out[0, :2, 8, 8], torch.tensor([0.5, -0.5]))  # exact at hints
         torch.testing.assert_close(out[0, :2, 56, 56], torch.tensor([-0.3, 0.1]))
@@ -349,6 +349,21 @@ class TestHintSpread:
         support = out[0, 2:, 8, 8]
         assert support[0] > 0.2 and (support[:-1] <= support[1:] + 1e-6).all()  # wider: more
         assert out[0, 2:].min() >= 0 and out[0, 2:].max() <= 1
+
+    def test_spread_stops_at_edges_with_lightness(self) -> None:
+        """With the lightness, each of two flat regions keeps its own hint's colour."""
+        from pixcolor.models.hint_spread import pyramid_spread
+
+        lightness = torch.full((1, 1, 64, 64), 0.2)
+        lightness[..., 40:] = 0.8  # an edge at column 40
+        planes = torch.zeros(1, 3, 64, 64)
+        planes[0, :, 10, 5] = torch.tensor([0.5, 0.0, 1.0])
+        planes[0, :, 50, 60] = torch.tensor([-0.5, 0.0, 1.0])
+        aware = pyramid_spread(planes, 6, lightness)[0, 0]
+        blind = pyramid_spread(planes, 6)[0, 0]
+        assert aware[:, :40].min() > 0.2 and aware[:, 40:].max() < -0.2  # sign flips at the edge
+        assert blind[:, :40].min() < 0 and blind[:, 40:].max() > 0  # without L: no edge
+        torch.testing.assert_close(aware[10, 5], torch.tensor(0.5))
 
     def test_model_with_spread(self, tmp_path) -> None:
         torch.manual_seed(0)

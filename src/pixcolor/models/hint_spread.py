@@ -1,13 +1,20 @@
-"""A parameter-free spread of sparse colour hints, as input planes for a hint model.
+"""A parameter-free, edge-aware spread of sparse colour hints, computed inside a hint model.
 
 A network that must learn to carry a hint's colour across the photo needs far more data
 than we have; given a dense first guess it only has to correct it (where an edge stops the
-colour, where the guess is far from any hint). :func:`spread_hints` makes that guess by
+colour, where the guess is far from any hint). :func:`pyramid_spread` makes that guess by
 *push-pull* interpolation (Gortler et al., "The Lumigraph", 1996): the hint planes are
 averaged down an image pyramid (pull), and each level keeps the mean hint colour of a cell
 that holds a hint and takes the coarser level's upsampled estimate elsewhere (push). Every
 pixel gets the colour of the hints nearest to it in the pyramid, smoothly blended, in
 ``O(H * W)`` with pooling and bilinear upsampling only (no loops, exportable to ONNX).
+
+Given the photo's lightness, every level of the push step is also smoothed along the
+photo's edges by a few Jacobi sweeps of Levin, Lischinski and Weiss's optimisation
+("Colorization using Optimization", 2004), so a colour flows along a surface and stops at
+its edge: coarse-to-fine, this approximates that optimisation (which
+:func:`pixcolor.spread.levin_spread` solves exactly, with a sparse solver) in a fixed number
+of convolution-like steps that run inside the network's forward pass and export to ONNX.
 
 It also returns how much hint support each pixel has at three scales (the hinted share of
 the cell around it, scaled so one hint in the cell counts as 1), so the network can tell a
@@ -19,15 +26,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SPREAD_CHANNELS", "spread_hints"]
+__all__ = ["SPREAD_CHANNELS", "pyramid_spread"]
 
 SPREAD_CHANNELS = 5
-"""Planes :func:`spread_hints` returns: spread a, spread b, support at three scales."""
+"""Planes :func:`pyramid_spread` returns: spread a, spread b, support at three scales."""
 
 _SUPPORT_LEVELS = (2, 4, 6)  # cells of 4, 16 and 64 pixels on a side
 
 
-def spread_hints(hints: torch.Tensor, levels: int | None = None) -> torch.Tensor:
+def pyramid_spread(
+    hints: torch.Tensor,
+    levels: int | None = None,
+    lightness: torch.Tensor | None = None,
+    iterations: int = 8,
+) -> torch.Tensor:
     """Spread hint planes over the whole image by push-pull interpolation.
 
     Args:
@@ -37,6 +49,14 @@ def spread_hints(hints: torch.Tensor, levels: int | None = None) -> torch.Tensor
             Cells of the coarsest level without a hint take the image's mean hint colour.
             ``None``: as many as H and W allow (until a side is odd or 1). A model passes
             its own number, so that an exported graph does not depend on the input size.
+        lightness: ``(B, 1, H, W)`` Lab ``L / 100``: makes the spread edge-aware. At every
+            pyramid level, after the push step, ``iterations`` Jacobi sweeps of Levin et
+            al.'s optimisation (8-neighbour affinities ``exp(-(Y_r - Y_s)^2 / s_r)``, ``s_r``
+            from the 3x3 variance of ``Y`` as in :func:`pixcolor.spread.levin_spread`) pull
+            each pixel towards its neighbours of similar lightness, the hinted cells held
+            in proportion to their hint support: coarse-to-fine, an approximation of that
+            optimisation in a fixed number of cheap steps.
+        iterations: Jacobi sweeps per level (with ``lightness``).
 
     Returns:
         ``(B, 5, H, W)``: the spread a and b (0 everywhere when there is no hint), then the
@@ -45,7 +65,7 @@ def spread_hints(hints: torch.Tensor, levels: int | None = None) -> torch.Tensor
     Example:
         >>> planes = torch.zeros(1, 3, 32, 32)
         >>> planes[0, :, 4, 4] = torch.tensor([0.5, -0.2, 1.0])
-        >>> out = spread_hints(planes)
+        >>> out = pyramid_spread(planes)
         >>> [round(v, 3) for v in out[0, :2, 30, 30].tolist()]  # far away: the only hint's colour
         [0.5, -0.2]
     """
@@ -63,19 +83,67 @@ def spread_hints(hints: torch.Tensor, levels: int | None = None) -> torch.Tensor
     overall = _mean(weighted.sum(dim=(2, 3), keepdim=True))  # ReduceSum: opset 13+
     estimate = confidence * _mean(coarsest) + (1.0 - confidence) * overall
     support = []
-    for level in range(len(pyramid) - 2, -1, -1):
+    guides = [lightness] if lightness is not None else []
+    for _ in range(levels if lightness is not None else 0):
+        guides.append(F.avg_pool2d(guides[-1], 2))
+    for level in range(levels, -1, -1):
         cell = pyramid[level]
-        estimate = F.interpolate(
-            estimate, size=cell.shape[-2:], mode="bilinear", align_corners=False
-        )
-        confidence = (cell[:, 2:3] * 4**level).clamp(max=1.0)  # 1 as soon as a hint is in the cell
-        estimate = confidence * _mean(cell) + (1.0 - confidence) * estimate
+        if level < levels:
+            estimate = F.interpolate(
+                estimate, size=cell.shape[-2:], mode="bilinear", align_corners=False
+            )
+            confidence = (cell[:, 2:3] * 4**level).clamp(max=1.0)  # 1 once a hint is in the cell
+            estimate = confidence * _mean(cell) + (1.0 - confidence) * estimate
+        if guides and min(cell.shape[-2:]) > 1:
+            estimate = _smooth(estimate, _mean(cell), confidence, guides[level], iterations)
     size = hints.shape[-2:]
     for level in _SUPPORT_LEVELS:
         level = min(level, levels)  # a short pyramid: its coarsest level stands in
         density = (pyramid[level][:, 2:3] * 4**level).clamp(max=1.0)
         support.append(F.interpolate(density, size=size, mode="bilinear", align_corners=False))
     return torch.cat([estimate, *support], dim=1)
+
+
+def _smooth(
+    estimate: torch.Tensor,
+    hinted: torch.Tensor,
+    confidence: torch.Tensor,
+    guide: torch.Tensor,
+    iterations: int,
+) -> torch.Tensor:
+    """Jacobi sweeps of Levin et al.'s system on one level, hinted cells held by confidence."""
+    weights = _affinities(guide)
+    total = weights.sum(dim=1, keepdim=True)
+    held = confidence * hinted
+    for _ in range(iterations):
+        neighbours = _neighbours(estimate)  # (B, 2, 8, h, w)
+        average = (neighbours * weights[:, None]).sum(dim=2) / total
+        estimate = held + (1.0 - confidence) * average
+    return estimate
+
+
+def _affinities(y: torch.Tensor) -> torch.Tensor:
+    """``(B, 8, h, w)`` weights of the 8 neighbours of every pixel of ``y`` ``(B, 1, h, w)``."""
+    neighbours = _neighbours(y)[:, 0]  # (B, 8, h, w); edges repeat the border pixel
+    window = torch.cat([neighbours, y], dim=1)
+    variance = window.var(dim=1, keepdim=True, unbiased=False)
+    squared = (neighbours - y) ** 2
+    closest = squared.amin(dim=1, keepdim=True)
+    scale = torch.maximum(0.6 * variance, closest / 4.605170185988091).clamp(min=2e-6)  # -ln 0.01
+    return torch.exp(-squared / scale).clamp(min=1e-6)
+
+
+def _neighbours(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, 8, h, w)``: the 8 neighbours of every pixel of ``x`` ``(B, C, h, w)``."""
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    shifts = [
+        padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+    ]
+    return torch.stack(shifts, dim=2)
 
 
 def _max_levels(height: int, width: int) -> int:

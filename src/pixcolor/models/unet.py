@@ -26,7 +26,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from pixcolor.hub import PretrainedMixin
-from pixcolor.models.hint_spread import SPREAD_CHANNELS, spread_hints
+from pixcolor.models.hint_spread import SPREAD_CHANNELS, pyramid_spread
 from pixcolor.models.layers import ConvNormAct, check_norm, icnr_, init_normal_, make_act, make_norm
 
 __all__ = ["ENCODERS", "HINT_CHANNELS", "UNetConfig", "UNetGenerator"]
@@ -71,15 +71,16 @@ class UNetConfig:
             elsewhere); all three are 0 where there is no hint. They join L at the first
             convolution (and, with a ResNet encoder, at the final full-resolution merge).
             Configs saved without this key load as 0.
-        hint_spread: A hint model only: also feed the network a parameter-free spread of
-            the hints over the whole image and their support at three scales
-            (:func:`pixcolor.models.hint_spread.spread_hints`, five more planes computed
-            from the hint planes inside :meth:`UNetGenerator.forward`), so that it learns
-            corrections to a dense first guess instead of the spreading itself.
+        hint_spread: A hint model only: also feed the network a parameter-free, edge-aware
+            spread of the hints over the whole image (guided by L) and their support at
+            three scales (:func:`pixcolor.models.hint_spread.pyramid_spread`, five more
+            planes computed from the hint planes inside :meth:`UNetGenerator.forward`), so
+            that it learns corrections to a dense first guess instead of the spreading
+            itself.
         hint_residual: A hint model only: the output is the network's ab plus the same
-            parameter-free spread of the hints' residuals (each hint minus the network's
-            ab at its pixel), so it meets every hint at the network's resolution from the
-            first step and the network learns what the spread gets wrong.
+            spread of the hints' residuals (each hint minus the network's ab at its pixel),
+            so it meets every hint at the network's resolution from the first step and the
+            network learns where its own colour, corrected by the spread, is wrong.
     """
 
     encoder: str = "resnet18"
@@ -303,11 +304,12 @@ class UNetGenerator(PretrainedMixin, nn.Module):
             self._check_hints(hints, lightness)
         hints = hints.to(lightness.dtype)
         levels = self.stride.bit_length() - 1  # every input side is a multiple of the stride
-        spread = [spread_hints(hints, levels)] if self.config.hint_spread else []
+        guide = (lightness * self.config.l_scale + self.config.l_center) / 100.0  # Lab L / 100
+        spread = [pyramid_spread(hints, levels, guide)] if self.config.hint_spread else []
         ab = self.net(torch.cat([lightness, hints, *spread], dim=1))
         if self.config.hint_residual:
             residual = torch.cat([hints[:, :2] - ab, hints[:, 2:3]], dim=1)
-            ab = ab + spread_hints(residual, levels)[:, :2]
+            ab = ab + pyramid_spread(residual, levels, guide)[:, :2]
         return ab
 
     def _check_input(self, x: torch.Tensor) -> None:
