@@ -77,10 +77,13 @@ class UNetConfig:
             planes computed from the hint planes inside :meth:`UNetGenerator.forward`), so
             that it learns corrections to a dense first guess instead of the spreading
             itself.
-        hint_residual: A hint model only: the output is the network's ab plus the same
-            spread of the hints' residuals (each hint minus the network's ab at its pixel),
-            so it meets every hint at the network's resolution from the first step and the
-            network learns where its own colour, corrected by the spread, is wrong.
+        hint_residual: A hint model only: the output is the network's ab, damped where
+            hints are dense (times 1 minus the hints' support at the widest scale, cells of
+            64 pixels), plus the same spread of the hints' residuals (each hint minus that
+            ab at its pixel). It meets every hint at the network's resolution, follows the
+            spread where hints are dense and the network where they are sparse. (Undamped,
+            the network's own colour cost 0.4 / 0.7 dB at 10 / 30 hints against the spread
+            alone on held-out photos, and gained 0.3 dB at 3.)
     """
 
     encoder: str = "resnet18"
@@ -305,9 +308,14 @@ class UNetGenerator(PretrainedMixin, nn.Module):
         hints = hints.to(lightness.dtype)
         levels = self.stride.bit_length() - 1  # every input side is a multiple of the stride
         guide = (lightness * self.config.l_scale + self.config.l_center) / 100.0  # Lab L / 100
-        spread = [pyramid_spread(hints, levels, guide)] if self.config.hint_spread else []
-        ab = self.net(torch.cat([lightness, hints, *spread], dim=1))
-        if self.config.hint_residual:
+        cfg = self.config
+        spread = None
+        if cfg.hint_spread or cfg.hint_residual:
+            spread = pyramid_spread(hints, levels, guide)
+        ab = self.net(torch.cat([lightness, hints, *([spread] if cfg.hint_spread else [])], dim=1))
+        if cfg.hint_residual:
+            assert spread is not None
+            ab = ab * (1.0 - spread[:, -1:])  # gives way where the widest support is full
             residual = torch.cat([hints[:, :2] - ab, hints[:, 2:3]], dim=1)
             ab = ab + pyramid_spread(residual, levels, guide)[:, :2]
         return ab
