@@ -75,7 +75,7 @@ def build_app(
 
     return build_page(
         colorizer,
-        max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 1e6),
+        max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 2**20),
         temp_dir=None if temp_dir is None else Path(temp_dir),
         examples=examples,
     )

@@ -51,12 +51,14 @@ def build_page(
 
     with gr.Blocks(title="pixcolor", analytics_enabled=False, delete_cache=(900, 6 * 3600)) as page:
         state = gr.State(None, time_to_live=_SESSION_TTL_S, delete_callback=_close)
-        gr.Markdown("# pixcolor\n" + _INTRO)
+        gr.Markdown("# pixcolor\n" + _INTRO, elem_id="pixcolor-intro")
         with gr.Row(equal_height=False):
-            upload = gr.File(
-                label="Photo", type="filepath", file_count="single", elem_id="pixcolor-upload",
-                scale=2,
-            )  # fmt: skip
+            with gr.Column(scale=2):
+                upload = gr.UploadButton(
+                    "Upload a photo", type="filepath", file_count="single", variant="primary",
+                    elem_id="pixcolor-upload",
+                )  # fmt: skip
+                gr.Markdown(f"JPEG, PNG, TIFF, WebP, ... up to {_limit(max_upload_bytes)}.")
             gallery = gr.Gallery(
                 value=_example_photos() if examples else None, label="Examples", columns=2,
                 height=160, allow_preview=False, visible=examples, elem_id="pixcolor-examples",
@@ -107,13 +109,16 @@ def build_page(
 
         def on(event: Any, fn: Callable[..., Any], inputs: list[Any]) -> None:
             event(fn, inputs=inputs, outputs=view, concurrency_id=_CONCURRENCY,
-                  trigger_mode="always_last", show_progress="minimal")  # fmt: skip
+                  trigger_mode="always_last", show_progress="minimal",
+                  show_progress_on=[result])  # fmt: skip
 
         on(upload.upload, handlers.upload, [upload, state, *settings])
         on(gallery.select, handlers.example, [state, *settings])
         on(gray.select, handlers.click, [state, picker, new_color, *settings])
         on(result.select, handlers.click, [state, picker, new_color, *settings])
-        on(picker.input, handlers.recolor, [state, picker, *settings])
+        # change, not input: typing a hex code only fires change. The page's own updates of
+        # the picker fire it too; recolor ignores those (the colour is already the hint's).
+        on(picker.change, handlers.recolor, [state, picker, *settings])
         on(hint_list.select, handlers.select, [state, *settings])
         on(undo.click, handlers.undo, [state, *settings])
         on(clear.click, handlers.clear, [state, *settings])
@@ -121,13 +126,16 @@ def build_page(
         on(render_size.release, handlers.refresh, [state, *settings])
         prepare.click(
             handlers.downloads, inputs=[state, *settings], outputs=[photo_file, hints_file, status],
-            concurrency_id=_CONCURRENCY, trigger_mode="once",
+            concurrency_id=_CONCURRENCY, trigger_mode="once", show_progress_on=[photo_file],
         )  # fmt: skip
         page.unload(handlers.forget_tab)
 
     if temp_dir is None:
         weakref.finalize(page, shutil.rmtree, root, ignore_errors=True)
     return page
+
+
+_VIEW_SIZE = 8  # outputs of every event but the downloads: see _Handlers._view
 
 
 class _Handlers:
@@ -157,7 +165,7 @@ class _Handlers:
     def click(self, session: Session | None, picked: str, new_color: int, saturation: float,
               render_size: float, event: gr.SelectData) -> tuple[Any, ...]:  # fmt: skip
         if session is None:
-            return self._view(session, "Upload a photo first.")
+            return _message("Upload a photo first.")
         x, y = event.index
         color = picked if new_color == 1 else None
         return self._change(session, saturation, render_size,
@@ -166,8 +174,14 @@ class _Handlers:
     def recolor(self, session: Session | None, picked: str, saturation: float,
                 render_size: float) -> tuple[Any, ...]:  # fmt: skip
         if session is None or session.selected is None:
-            return self._view(session, "Click on the photo to place a hint, then pick its colour.")
+            return _SKIP  # the colour new hints take, in the picker's-colour mode
         index = session.selected
+        try:
+            picked = _session.check_color(picked)
+        except ValueError as exc:
+            return _message(_error(str(exc)))
+        if session.hints[index]["color"] == picked:
+            return _SKIP
         return self._change(session, saturation, render_size,
                             lambda: _session.set_hint_color(session, index, picked))  # fmt: skip
 
@@ -226,9 +240,9 @@ class _Handlers:
         try:
             new = _session.open_photo(path, self.root, max_bytes=self.max_upload_bytes)
         except ImageError as exc:
-            return self._view(session, _error(f"This file cannot be used: {exc}"))
+            return _message(_error(f"This file cannot be used: {exc}"))
         except OSError as exc:
-            return self._view(session, _error(f"The upload could not be read: {exc}"))
+            return _message(_error(f"The upload could not be read: {exc}"))
         if session is not None:
             session.close()
         self.by_tab[request.session_hash or ""] = new
@@ -246,9 +260,9 @@ class _Handlers:
         except Exception as exc:  # the change is undone: the page shows what it showed
             session.hints[:], session.selected = before
             if isinstance(exc, (ImageError, ValueError)):
-                return self._view(session, _error(str(exc)))
+                return _message(_error(str(exc)))
             logger.exception("colorization failed")
-            return self._view(session, _error(f"Something went wrong: {type(exc).__name__}: {exc}"))
+            return _message(_error(f"Something went wrong: {type(exc).__name__}: {exc}"))
         return self._view(session, done)
 
     def _view(self, session: Session | None, message: str) -> tuple[Any, ...]:
@@ -268,6 +282,18 @@ class _Handlers:
             session, _session.draw_markers(session), session.result,
             gr.update(choices=choices, value=session.selected), picker, message, None, None,
         )  # fmt: skip
+
+
+_SKIP = tuple(gr.skip() for _ in range(_VIEW_SIZE))
+
+
+def _message(text: str) -> tuple[Any, ...]:
+    """Outputs that change nothing on the page but the message line."""
+    return (*_SKIP[:5], text, *_SKIP[6:])
+
+
+def _limit(max_bytes: int | None) -> str:
+    return "any size" if max_bytes is None else f"{max_bytes / 2**20:g} MB"
 
 
 def _example_photos() -> list[tuple[str, str]]:

@@ -306,4 +306,4 @@ def _to_hwc(planes: torch.Tensor) -> np.ndarray:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+    return f"{size / 2**20:.1f} MB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
@@ -55,9 +56,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pixcolor.app import DEFAULT_MAX_UPLOAD_MB, INSTALL_HINT
 
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("gradio") is None:
         print(INSTALL_HINT, file=sys.stderr)
         return 1
     if not 0 < args.port < 65536:
@@ -74,14 +73,16 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with tempfile.TemporaryDirectory(prefix="pixcolor-app-") as root:
         # Everything the server writes (Gradio's uploads and cached pictures, each tab's
-        # downloads) goes under this folder, removed when the server stops.
+        # downloads; matplotlib's settings folder, which Gradio's event loop imports) goes
+        # under this folder, removed when the server stops. Set before Gradio is imported.
         os.environ["GRADIO_TEMP_DIR"] = os.path.join(root, "gradio")
+        os.environ.setdefault("MPLCONFIGDIR", os.path.join(root, "matplotlib"))
         from pixcolor.app import build_app
 
         page = build_app(colorizer, max_upload_mb=max_mb, temp_dir=os.path.join(root, "tabs"))
         page.queue(max_size=64).launch(
             server_name=args.host, server_port=args.port, share=args.share,
-            max_file_size=int(max_mb * 1e6), show_error=False,
+            max_file_size=int(max_mb * 2**20), show_error=False,
             quiet=False, footer_links=[], ssr_mode=False,
         )  # fmt: skip
     return 0
