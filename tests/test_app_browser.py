@@ -91,7 +91,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp, cwd = base / "tmp", base / "cwd"
     tmp.mkdir()
     cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_ANALYTICS_ENABLED", "MPLCONFIGDIR")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GRADIO_ANALYTICS_ENABLED", "MPLCONFIGDIR")
+    }
     env.update(TMPDIR=str(tmp), PIXCOLOR_AUDIT_LOG=str(base / "audit.jsonl"),
                PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")  # fmt: skip
     port = _free_port()
@@ -158,7 +160,9 @@ class Tab:
         """Wait until the message line matches ``pattern`` (a regex); return it."""
         from playwright.sync_api import expect
 
-        expect(self.page.locator("#pixcolor-status")).to_have_text(re.compile(pattern), timeout=TIMEOUT_MS)
+        expect(self.page.locator("#pixcolor-status")).to_have_text(
+            re.compile(pattern), timeout=TIMEOUT_MS
+        )
         return self.status()
 
     def picture(self, which: str) -> np.ndarray:
@@ -220,7 +224,9 @@ class Tab:
         return self.fetch(link.get_attribute("href"))
 
     def assert_only_local_requests(self) -> None:
-        foreign = [u for u in self.requests if not u.startswith((self.server.url, "data:", "blob:"))]
+        foreign = [
+            u for u in self.requests if not u.startswith((self.server.url, "data:", "blob:"))
+        ]
         assert not foreign, f"the page requested other hosts: {foreign}"
 
     def close(self) -> None:
