@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -38,6 +37,7 @@ import torch
 from PIL import Image
 
 import pixcolor
+from helpers import write_png_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = Path(__file__).with_name("app_server.py")
@@ -343,7 +343,7 @@ def test_bad_files_give_a_message_and_the_server_keeps_serving(
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
     bomb = tmp_path / "bomb.png"
-    _write_png_bomb(bomb, side=20_000)  # 400 megapixels in about 50 kB
+    write_png_bomb(bomb, side=20_000)  # 400 megapixels in about 50 kB
     big = tmp_path / "big.png"
     big.write_bytes(os.urandom(int((MAX_UPLOAD_MB + 0.5) * 2**20)))
 
@@ -448,18 +448,3 @@ def _lightness_error(rgb: np.ndarray, gray: np.ndarray) -> float:
     to_l = lambda a: pixcolor.lab.rgb_to_l(torch.from_numpy(a).permute(2, 0, 1).float() / 255)  # noqa: E731
     difference = (to_l(rgb) - to_l(gray)).abs()
     return float(difference.median())
-
-
-def _write_png_bomb(path: Path, side: int) -> None:
-    """A valid 1-bit PNG of ``side x side`` zeros: tiny on disk, huge decoded."""
-    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return len(body).to_bytes(4, "big") + kind + body + crc.to_bytes(4, "big")
-
-    header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
-                     + chunk(b"IEND", b""))  # fmt: skip

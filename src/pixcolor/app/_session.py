@@ -114,8 +114,7 @@ def open_photo(path: str | Path, root: Path, *, name: str | None = None,
     full_size = loaded.size
     preview_planes = _shrink(loaded.pixels, PREVIEW_SIDE)
     del loaded
-    gray = lab.recolor(preview_planes, preview_planes.new_zeros((2, *preview_planes.shape[-2:]),
-                                                                dtype=torch.float32))  # fmt: skip
+    gray = _gray(preview_planes)
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="session-", dir=root))
     return Session(
@@ -162,9 +161,9 @@ def add_hint(session: Session, x: float, y: float, color: str | None = None) -> 
         source = session.result if session.result is not None else session.gray
         color = rgb_to_hex(source[int(y), int(x)])
     full_height, full_width = session.size
-    hint = {
-        "x": round((x + 0.5) * full_width / width - 0.5, 1),
-        "y": round((y + 0.5) * full_height / height - 0.5, 1),
+    hint = {  # pixel centres map to pixel centres; the edge pixels stay inside the photo
+        "x": round(min(max((x + 0.5) * full_width / width - 0.5, 0.0), full_width - 1), 1),
+        "y": round(min(max((y + 0.5) * full_height / height - 0.5, 0.0), full_height - 1), 1),
         "color": check_color(color),
     }
     session.hints.append(hint)
@@ -301,9 +300,18 @@ def _shrink(pixels: torch.Tensor, side: int) -> torch.Tensor:
     return planes.expand(3, -1, -1).contiguous()
 
 
+def _gray(planes: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(3, h, w)`` -> the gray of the same CIE lightness, uint8 ``(3, h, w)``."""
+    lightness = lab.rgb_to_l(planes.float().div_(255.0))
+    neutral = torch.cat([lightness, lightness.new_zeros((2, *lightness.shape[-2:]))])
+    gray = lab.lab_to_rgb(neutral)[:1].mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return gray.expand(3, -1, -1)
+
+
 def _to_hwc(planes: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(planes.permute(1, 2, 0).numpy())
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / 2**20:.1f} MB"
+    """Bytes as Gradio counts them (1 MB = 2**20 bytes)."""
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} kB"
