@@ -153,4 +153,5 @@ pixcolor_public_modules = [
     "pixcolor.export",
     "pixcolor.errors",
     "pixcolor.cli",
+    "pixcolor.app",
 ]

@@ -20,7 +20,7 @@ from pixcolor.colorizer import Colorizer
 if TYPE_CHECKING:
     import gradio
 
-__all__ = ["DEFAULT_MAX_UPLOAD_MB", "INSTALL_HINT", "build_app"]
+__all__ = ["DEFAULT_MAX_UPLOAD_MB", "build_app"]
 
 DEFAULT_MAX_UPLOAD_MB = 100
 """Largest upload the page accepts by default, in megabytes (a 24-megapixel JPEG is 5-15)."""
