@@ -335,6 +335,21 @@ def test_picker_colour_mode_undo_and_clear(tab: Tab, photo: Path) -> None:
     assert np.abs(tab.picture("result").astype(int) - plain).mean() < 1.0
 
 
+def test_saturation_slider(tab: Tab) -> None:
+    tab.page.click("#pixcolor-examples img >> nth=0")  # expedition_1897.jpg
+    tab.wait_status(r"expedition_1897\.jpg: 500 x 347 pixels")
+    coloured = tab.picture("result")
+    assert _chroma(coloured) > 3.0
+    src = tab.src("result")
+    number = tab.page.locator("#pixcolor-saturation input[type=number]")
+    number.fill("0")
+    number.press("Enter")
+    tab.wait_new_picture("result", src)
+    gray = tab.picture("result")
+    assert _chroma(gray) < 1.0  # saturation 0: gray, with the photo's own lightness
+    assert _lightness_error(gray, coloured) < 1.0
+
+
 def test_bad_files_give_a_message_and_the_server_keeps_serving(
     tab: Tab, photo: Path, tmp_path: Path
 ) -> None:
@@ -441,6 +456,12 @@ def _chroma_distance(rgb: np.ndarray, color: str) -> float:
     both = torch.tensor(np.stack([rgb, target]) / 255.0, dtype=torch.float32).view(2, 3, 1, 1)
     ab = pixcolor.lab.rgb_to_lab(both)[:, 1:, 0, 0]
     return float((ab[0] - ab[1]).norm())
+
+
+def _chroma(rgb: np.ndarray) -> float:
+    """Mean chroma (length of a/b in CIE Lab) of an RGB picture (0-255)."""
+    ab = pixcolor.lab.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)[1:]
+    return float(ab.norm(dim=0).mean())
 
 
 def _lightness_error(rgb: np.ndarray, gray: np.ndarray) -> float:

@@ -122,8 +122,9 @@ def build_page(
         on(hint_list.select, handlers.select, [state, *settings])
         on(undo.click, handlers.undo, [state, *settings])
         on(clear.click, handlers.clear, [state, *settings])
-        on(saturation.release, handlers.refresh, [state, *settings])
-        on(render_size.release, handlers.refresh, [state, *settings])
+        # input: a drag (live, the latest value wins) or a typed number; not the page's own
+        on(saturation.input, handlers.refresh, [state, *settings])
+        on(render_size.input, handlers.refresh, [state, *settings])
         prepare.click(
             handlers.downloads, inputs=[state, *settings], outputs=[photo_file, hints_file, status],
             concurrency_id=_CONCURRENCY, trigger_mode="once", show_progress_on=[photo_file],
