@@ -50,7 +50,7 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 MAX_UPLOAD_MB = 2
 TIMEOUT_MS = 90_000  # one colourisation on a loaded 2-core machine, with margin
-SCREENSHOT = os.environ.get("PIXCOLOR_APP_SCREENSHOT")  # e.g. docs/_static/app.png
+SCREENSHOT = os.environ.get("PIXCOLOR_APP_SCREENSHOT")  # e.g. docs/_static/app.jpg
 
 
 def _missing() -> str | None:
@@ -91,9 +91,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp, cwd = base / "tmp", base / "cwd"
     tmp.mkdir()
     cwd.mkdir()
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("GRADIO_ANALYTICS_ENABLED", "MPLCONFIGDIR")
-    }
+    # The environment a user has: none of the settings this test process made (importing
+    # torch here set TORCHINDUCTOR_CACHE_DIR to a folder in the system's /tmp).
+    unset = ("GRADIO_ANALYTICS_ENABLED", "MPLCONFIGDIR", "TORCHINDUCTOR_CACHE_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(TMPDIR=str(tmp), PIXCOLOR_AUDIT_LOG=str(base / "audit.jsonl"),
                PYTHONDONTWRITEBYTECODE="1", PYTHONUNBUFFERED="1")  # fmt: skip
     port = _free_port()
@@ -260,7 +261,7 @@ def test_page_loads_offline(tab: Tab) -> None:
 
 
 @needs_hints
-def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path, tmp_path: Path) -> None:
+def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path) -> None:
     tab.upload(photo)
     tab.wait_status(r"expedition\.jpg: 1200 x 833 pixels")
     before = tab.picture("result")
@@ -285,9 +286,10 @@ def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path, tmp_path: Path)
     # Markers are drawn on the gray picture only; the result is the photo's own L.
     assert _lightness_error(after, tab.picture("gray")) < 3.0
 
-    tab.page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
-    if SCREENSHOT:
-        tab.page.screenshot(path=SCREENSHOT, full_page=True)
+    shot = Image.open(io.BytesIO(tab.page.screenshot(full_page=True))).convert("RGB")
+    assert np.asarray(shot).std() > 20  # the page, not a blank or half-drawn one
+    if SCREENSHOT:  # for the README and the docs: PIXCOLOR_APP_SCREENSHOT=docs/_static/app.jpg
+        shot.save(SCREENSHOT, quality=85, optimize=True)
 
     tab.page.click("#pixcolor-prepare")
     full = Image.open(io.BytesIO(tab.download("result-file")))
