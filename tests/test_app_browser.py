@@ -288,8 +288,6 @@ def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path) -> None:
 
     shot = Image.open(io.BytesIO(tab.page.screenshot(full_page=True))).convert("RGB")
     assert np.asarray(shot).std() > 20  # the page, not a blank or half-drawn one
-    if SCREENSHOT:  # for the README and the docs: PIXCOLOR_APP_SCREENSHOT=docs/_static/app.jpg
-        shot.save(SCREENSHOT, quality=85, optimize=True)
 
     tab.page.click("#pixcolor-prepare")
     full = Image.open(io.BytesIO(tab.download("result-file")))
@@ -408,6 +406,26 @@ def test_tabs_do_not_mix(browser: Any, server: Server, photo: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+@needs_hints
+@pytest.mark.skipif(not SCREENSHOT, reason="PIXCOLOR_APP_SCREENSHOT=docs/_static/app.jpg writes it")
+def test_screenshot_for_the_docs(tab: Tab) -> None:
+    """The README's and the docs' picture of the page: a few hints on the 1897 photo."""
+    tab.page.click("#pixcolor-examples img >> nth=0")
+    tab.wait_status(r"expedition_1897\.jpg")
+    tab.page.get_by_label("the picker's colour").check()
+    hints = [((0.1, 0.9), "#5a7d2a"), ((0.5, 0.08), "#8fb3d9"), ((0.93, 0.62), "#4a5a7a"),
+             ((0.35, 0.22), "#d9a58a"), ((0.55, 0.65), "#6b4a32")]  # fmt: skip
+    for count, ((fx, fy), color) in enumerate(hints, start=1):
+        tab.set_color(color)
+        src = tab.src("result")
+        tab.click("gray", fx, fy)
+        tab.wait_hints(count, contains=color)
+        tab.wait_new_picture("result", src)
+    Image.open(io.BytesIO(tab.page.screenshot(full_page=True))).convert("RGB").save(
+        SCREENSHOT, quality=85, optimize=True
+    )
 
 
 def test_server_stops_cleanly_and_wrote_only_its_temp_folder(server: Server) -> None:

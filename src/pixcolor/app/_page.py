@@ -99,10 +99,11 @@ def build_page(
             with gr.Column(scale=2):
                 prepare = gr.Button("Full-resolution downloads", variant="primary",
                                     elem_id="pixcolor-prepare")  # fmt: skip
-                photo_file = gr.File(label="Colourised photo", interactive=False,
+                photo_file = gr.File(label="Colourised photo", interactive=False, height=110,
                                      elem_id="pixcolor-result-file")  # fmt: skip
                 hints_file = gr.File(label="Hints (JSON for pixcolor colorize --hints)",
-                                     interactive=False, elem_id="pixcolor-hints-file")  # fmt: skip
+                                     interactive=False, height=110,
+                                     elem_id="pixcolor-hints-file")  # fmt: skip
 
         view = [state, gray, result, hint_list, picker, status, photo_file, hints_file]
         settings = [saturation, render_size]
