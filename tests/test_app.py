@@ -149,6 +149,11 @@ def test_hint_list_edits() -> None:
     assert session.hints == [] and session.selected is None
     _session.undo_hint(session)  # nothing to undo: no error
     assert session.selected is None
+    # Painting with the picker's colour: nothing selected, so the picker stays for new ones.
+    for x in (1, 2):
+        _session.add_hint(session, x, 1, "#102030", select=False)
+    _session.undo_hint(session)
+    assert len(session.hints) == 1 and session.selected is None
 
 
 def test_check_color() -> None:

@@ -99,10 +99,10 @@ def build_page(
             with gr.Column(scale=2):
                 prepare = gr.Button("Full-resolution downloads", variant="primary",
                                     elem_id="pixcolor-prepare")  # fmt: skip
-                photo_file = gr.File(label="Colourised photo", interactive=False, height=110,
+                photo_file = gr.File(label="Colourised photo", interactive=False, visible=False,
                                      elem_id="pixcolor-result-file")  # fmt: skip
                 hints_file = gr.File(label="Hints (JSON for pixcolor colorize --hints)",
-                                     interactive=False, height=110,
+                                     interactive=False, visible=False,
                                      elem_id="pixcolor-hints-file")  # fmt: skip
 
         view = [state, gray, result, hint_list, picker, status, photo_file, hints_file]
@@ -128,7 +128,7 @@ def build_page(
         on(render_size.input, handlers.refresh, [state, *settings])
         prepare.click(
             handlers.downloads, inputs=[state, *settings], outputs=[photo_file, hints_file, status],
-            concurrency_id=_CONCURRENCY, trigger_mode="once", show_progress_on=[photo_file],
+            concurrency_id=_CONCURRENCY, trigger_mode="once", show_progress_on=[status],
         )  # fmt: skip
         page.unload(handlers.forget_tab)
 
@@ -168,10 +168,12 @@ class _Handlers:
               render_size: float, event: gr.SelectData) -> tuple[Any, ...]:  # fmt: skip
         if session is None:
             return _message("Upload a photo first.")
-        x, y = event.index
-        color = picked if new_color == 1 else None
-        return self._change(session, saturation, render_size,
-                            lambda: _session.add_hint(session, float(x), float(y), color))  # fmt: skip
+        x, y = (float(v) for v in event.index)
+        if new_color == 1:  # painting with the picker's colour: the picker stays for new hints
+            change = lambda: _session.add_hint(session, x, y, picked, select=False)  # noqa: E731
+        else:  # the model's colour there, and the picker now edits this hint
+            change = lambda: _session.add_hint(session, x, y)  # noqa: E731
+        return self._change(session, saturation, render_size, change)
 
     def recolor(self, session: Session | None, picked: str, saturation: float,
                 render_size: float) -> tuple[Any, ...]:  # fmt: skip
@@ -216,18 +218,20 @@ class _Handlers:
     def downloads(self, session: Session | None, saturation: float,
                   render_size: float) -> tuple[Any, ...]:  # fmt: skip
         if session is None:
-            return None, None, "Upload a photo first."
+            return _HIDDEN, _HIDDEN, "Upload a photo first."
         try:
             photo, hints = _session.save_downloads(
                 self.colorizer, session, saturation=saturation, render_size=int(render_size)
             )
         except (ImageError, ValueError, OSError) as exc:
-            return None, None, _error(f"The full-resolution photo could not be made: {exc}")
+            return _HIDDEN, _HIDDEN, _error(f"The full-resolution photo could not be made: {exc}")
         except Exception as exc:
             logger.exception("full-resolution colorization failed")
-            return None, None, _error(f"Something went wrong: {type(exc).__name__}: {exc}")
+            return _HIDDEN, _HIDDEN, _error(f"Something went wrong: {type(exc).__name__}: {exc}")
         height, width = session.size
-        return str(photo), (str(hints) if hints else None), f"Ready: {width} x {height} pixels."
+        hints_update = gr.update(value=str(hints), visible=True) if hints else _HIDDEN
+        ready = f"Ready: {width} x {height} pixels."
+        return gr.update(value=str(photo), visible=True), hints_update, ready
 
     def forget_tab(self, request: gr.Request) -> None:
         """A tab was closed: drop its files at once (its state follows later)."""
@@ -272,7 +276,7 @@ class _Handlers:
         message, and no stale downloads."""
         if session is None:
             return (None, None, None, gr.update(choices=[], value=None), gr.update(), message,
-                    None, None)  # fmt: skip
+                    _HIDDEN, _HIDDEN)  # fmt: skip
         choices = [
             (f"{i + 1}: x {h['x']:g}, y {h['y']:g}, {h['color']}", i)
             for i, h in enumerate(session.hints)
@@ -282,11 +286,12 @@ class _Handlers:
             picker = session.hints[session.selected]["color"]
         return (
             session, _session.draw_markers(session), session.result,
-            gr.update(choices=choices, value=session.selected), picker, message, None, None,
+            gr.update(choices=choices, value=session.selected), picker, message, _HIDDEN, _HIDDEN,
         )  # fmt: skip
 
 
 _SKIP = tuple(gr.skip() for _ in range(_VIEW_SIZE))
+_HIDDEN = gr.update(value=None, visible=False)  # a download box before (or after) a change
 
 
 def _message(text: str) -> tuple[Any, ...]:

@@ -138,8 +138,9 @@ def render(colorizer: Colorizer, session: Session, *, saturation: float = 1.0,
     return session.result
 
 
-def add_hint(session: Session, x: float, y: float, color: str | None = None) -> dict[str, Any]:
-    """Add a hint at preview pixel ``(x, y)`` and select it.
+def add_hint(session: Session, x: float, y: float, color: str | None = None, *,
+             select: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Add a hint at preview pixel ``(x, y)``.
 
     Args:
         session: The session.
@@ -147,6 +148,8 @@ def add_hint(session: Session, x: float, y: float, color: str | None = None) -> 
         y: Row in the preview.
         color: ``"#rrggbb"``; default: the current result's colour there (the model's
             prediction, with the other hints' influence), as Zhang et al. (2017) suggest.
+        select: Make it the selected hint (the one the colour picker edits); else no hint
+            is selected.
 
     Returns:
         The new hint, in full-resolution coordinates.
@@ -167,7 +170,7 @@ def add_hint(session: Session, x: float, y: float, color: str | None = None) -> 
         "color": check_color(color),
     }
     session.hints.append(hint)
-    session.selected = len(session.hints) - 1
+    session.selected = len(session.hints) - 1 if select else None
     return hint
 
 
@@ -181,10 +184,11 @@ def set_hint_color(session: Session, index: int, color: str) -> bool:
 
 
 def undo_hint(session: Session) -> None:
-    """Remove the latest hint."""
+    """Remove the latest hint; if a hint was selected, the latest one left is."""
     if session.hints:
         session.hints.pop()
-    session.selected = len(session.hints) - 1 if session.hints else None
+    if session.selected is not None:
+        session.selected = len(session.hints) - 1 if session.hints else None
 
 
 def clear_hints(session: Session) -> None:
