@@ -403,9 +403,15 @@ def test_tabs_do_not_mix(browser: Any, server: Server, photo: Path) -> None:
             assert Image.open(io.BytesIO(one.download("result-file"))).size == size
         assert len(json.loads(first.download("hints-file"))) == 1
         assert len(json.loads(second.download("hints-file"))) == 2
+        assert len(_tab_folders(server)) >= 2
     finally:
         first.close()
         second.close()
+    # A closed tab's files go at once (the other tests' tabs are closed too by now).
+    deadline = time.monotonic() + 60
+    while _tab_folders(server) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _tab_folders(server) == []
 
 
 @needs_hints
@@ -447,6 +453,11 @@ def test_server_stops_cleanly_and_wrote_only_its_temp_folder(server: Server) -> 
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+def _tab_folders(server: Server) -> list[Path]:
+    """The per-tab download folders the server holds now."""
+    return sorted(server.tmp.glob("pixcolor-app-*/tabs/sessions/session-*"))
 
 
 def _free_port() -> int:
