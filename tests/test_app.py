@@ -4,6 +4,7 @@ page object, and the command line. The page in a real browser: test_app_browser.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -294,3 +295,15 @@ def test_cli_app_options() -> None:
 def test_cli_app_bad_options(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["app", *argv]) == 1
     assert capsys.readouterr().err.strip() == f"pixcolor app: error: {message}"
+
+
+@needs_gradio
+def test_cli_app_port_in_use(capsys: pytest.CaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--port", str(port), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert f"pixcolor app: error: cannot serve on 127.0.0.1:{port}" in err
+    assert "choose another --port" in err

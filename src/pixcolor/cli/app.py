@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from typing import Any
 
 from pixcolor.cli._common import PRECISION_HELP, PRECISIONS
@@ -70,7 +71,14 @@ def run(args: argparse.Namespace) -> int:
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     # SIGTERM (a service manager, `kill`) stops the server like Ctrl-C does, so that the
     # temporary folder below is removed either way.
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(colorizer, args, max_mb)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(colorizer: Any, args: argparse.Namespace, max_mb: float) -> int:
     with tempfile.TemporaryDirectory(prefix="pixcolor-app-") as root:
         # Everything the server writes (Gradio's uploads and cached pictures, each tab's
         # downloads; matplotlib's settings folder, which Gradio's event loop imports) goes
@@ -80,11 +88,28 @@ def run(args: argparse.Namespace) -> int:
         from pixcolor.app import build_app
 
         page = build_app(colorizer, max_upload_mb=max_mb, temp_dir=os.path.join(root, "tabs"))
-        page.queue(max_size=64).launch(
-            server_name=args.host, server_port=args.port, share=args.share,
-            max_file_size=int(max_mb * 2**20), show_error=False,
-            quiet=False, footer_links=[], ssr_mode=False,
-        )  # fmt: skip
+        try:
+            _, local_url, share_url = page.queue(max_size=64).launch(
+                server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size=int(max_mb * 2**20), show_error=False, quiet=True,
+                footer_links=[], ssr_mode=False, prevent_thread_lock=True,
+            )  # fmt: skip
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            page.close()
+            raise ValueError(
+                f"cannot serve on {args.host}:{args.port} ({exc}); choose another --port"
+            ) from None
+        print(f"pixcolor app: serving {local_url} (Ctrl-C stops it)", flush=True)
+        if share_url:
+            print(f"pixcolor app: public link {share_url}", flush=True)
+        try:
+            while page.is_running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            page.close()
+        print("pixcolor app: stopped", flush=True)
     return 0
 
 
