@@ -145,6 +145,7 @@ pixcolor_public_modules = [
     "pixcolor.data",
     "pixcolor.metrics",
     "pixcolor.hub",
+    "pixcolor.presets",
     "pixcolor.models",
     "pixcolor.training",
     "pixcolor.training.recipes",

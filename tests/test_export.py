@@ -114,3 +114,34 @@ def test_missing_exporter_dependency_says_what_to_install(
     gen = pixcolor.UNetGenerator(**TINY["pix2pix"])
     with pytest.raises(ImportError, match=r"needs onnxscript: pip install 'pixcolor\[onnx\]'"):
         export_onnx(gen, tmp_path / "m.onnx")
+
+
+def test_hint_model_has_a_hints_input(tmp_path: Path) -> None:
+    """A hint model exports with a second input, 'hints', that onnxruntime honours."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module)
+    import onnx
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    model = pixcolor.UNetGenerator(
+        **TINY["resnet18"], hint_channels=3, hint_spread=True, hint_residual=True
+    )
+    randomise_batchnorm(model)
+    path = export_onnx(model.eval(), tmp_path / "hints.onnx")
+    proto = onnx.load(str(path))
+    names = [i.name for i in proto.graph.input]
+    assert names == ["L", "hints"]
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[1].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "32*height", "32*width"]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map["hint_channels"] == "3"
+    lightness = torch.rand(2, 1, 64, 96) * 2 - 1
+    hints = torch.zeros(2, 3, 64, 96)
+    hints[0, :, 5, 7] = torch.tensor([0.5, -0.4, 1.0])
+    hints[1, :, 40:44, 60:64] = torch.tensor([-0.3, 0.2, 1.0]).view(3, 1, 1)
+    for planes in (hints, torch.zeros_like(hints)):
+        with torch.no_grad():
+            expected = model(lightness, planes)
+        (ab,) = session.run(["ab"], {"L": lightness.numpy(), "hints": planes.numpy()})
+        torch.testing.assert_close(torch.from_numpy(ab), expected, rtol=0, atol=1e-4)
