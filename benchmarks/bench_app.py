@@ -71,10 +71,6 @@ def _speed(tmp: Path, repeat: int, n_hints: int) -> None:
     colorizer = pixcolor.Colorizer.from_pretrained()
     session = _session.open_photo(photo, tmp / "tabs")
     height, width = session.preview.shape[:2]
-    hints_supported = hasattr(pixcolor, "Hint")
-    if not hints_supported:
-        print("NOTE: this pixcolor has no colour hints; timing clicks without hints")
-        n_hints = 0
     _session.render(colorizer, session)
     rng = np.random.default_rng(0)
     points = [(float(rng.uniform(0, width)), float(rng.uniform(0, height))) for _ in range(n_hints)]

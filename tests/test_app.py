@@ -26,9 +26,6 @@ from pixcolor.errors import ImageError
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "data" / "expedition_1897.jpg"
 needs_gradio = pytest.mark.skipif(find_spec("gradio") is None, reason="Gradio is not installed")
-needs_hints = pytest.mark.skipif(
-    not hasattr(pixcolor, "Hint"), reason="colour hints (issue 13) are not in this pixcolor yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +39,15 @@ def photo(tmp_path: Path) -> Path:
     path = tmp_path / "upload" / "old photo.jpg"
     path.parent.mkdir()
     Image.open(EXAMPLE).convert("L").resize((1200, 833), Image.BICUBIC).save(path, quality=88)
+    return path
+
+
+@pytest.fixture
+def small_photo(tmp_path: Path) -> Path:
+    """An 800 x 555 gray JPEG, just above the preview's size: for full-resolution work."""
+    path = tmp_path / "upload" / "old photo.jpg"
+    path.parent.mkdir(exist_ok=True)
+    Image.open(EXAMPLE).convert("L").resize((800, 555), Image.BICUBIC).save(path, quality=88)
     return path
 
 
@@ -191,13 +197,14 @@ def test_markers_on_the_gray_picture(photo: Path, tmp_path: Path) -> None:
 
 
 def test_download_is_saved_like_colorize_saves(
-    photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
+    small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
 ) -> None:
+    photo = small_photo
     session = _session.open_photo(photo, tmp_path / "tabs")
     path, hints = _session.save_downloads(colorizer, session, saturation=1.3)
     assert path == session.folder / "old_photo_colorized.jpg" and hints is None
     with Image.open(path) as out, Image.open(photo) as src:
-        assert (out.format, out.size, out.mode) == ("JPEG", (1200, 833), "RGB")
+        assert (out.format, out.size, out.mode) == ("JPEG", (800, 555), "RGB")
         assert out.quantization[0] == src.quantization[0]  # the upload's quality kept
     expected = colorizer.colorize(Image.open(photo), saturation=1.3)
     saved = np.asarray(Image.open(path), dtype=float)
@@ -225,10 +232,10 @@ def test_download_keeps_png_alpha_and_falls_back_to_png(
     assert path.name == "scan_colorized.png"
 
 
-@needs_hints
 def test_download_with_hints_matches_colorize_with_the_json(
-    photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
+    small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
 ) -> None:
+    photo = small_photo
     session = _session.open_photo(photo, tmp_path / "tabs")
     _session.render(colorizer, session)
     _session.add_hint(session, 115, 470, "#3a8f2e")

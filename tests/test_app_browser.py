@@ -67,9 +67,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(_missing() is not None, reason=f"browser tests skipped: {_missing()}"),
 ]
-needs_hints = pytest.mark.skipif(
-    not hasattr(pixcolor, "Hint"), reason="colour hints (issue 13) are not in this pixcolor yet"
-)
 
 
 # --- fixtures ------------------------------------------------------------------------
@@ -260,7 +257,6 @@ def test_page_loads_offline(tab: Tab) -> None:
     tab.assert_only_local_requests()
 
 
-@needs_hints
 def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path) -> None:
     tab.upload(photo)
     tab.wait_status(r"expedition\.jpg: 1200 x 833 pixels")
@@ -306,7 +302,6 @@ def test_click_a_hint_and_pick_its_colour(tab: Tab, photo: Path) -> None:
     tab.assert_only_local_requests()
 
 
-@needs_hints
 def test_picker_colour_mode_undo_and_clear(tab: Tab, photo: Path) -> None:
     tab.upload(photo)
     tab.wait_status(r"expedition\.jpg")
@@ -380,7 +375,6 @@ def test_bad_files_give_a_message_and_the_server_keeps_serving(
     tab.wait_status(r"expedition_1897\.jpg: 500 x 347 pixels")
 
 
-@needs_hints
 def test_tabs_do_not_mix(browser: Any, server: Server, photo: Path) -> None:
     first, second = Tab(browser, server), Tab(browser, server)
     try:
@@ -414,7 +408,6 @@ def test_tabs_do_not_mix(browser: Any, server: Server, photo: Path) -> None:
     assert _tab_folders(server) == []
 
 
-@needs_hints
 @pytest.mark.skipif(not SCREENSHOT, reason="PIXCOLOR_APP_SCREENSHOT=docs/_static/app.jpg writes it")
 def test_screenshot_for_the_docs(tab: Tab) -> None:
     """The README's and the docs' picture of the page: a few hints on the 1897 photo."""
