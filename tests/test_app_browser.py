@@ -414,8 +414,8 @@ def test_screenshot_for_the_docs(tab: Tab) -> None:
     tab.page.click("#pixcolor-examples img >> nth=0")
     tab.wait_status(r"expedition_1897\.jpg")
     tab.page.get_by_label("the picker's colour").check()
-    hints = [((0.1, 0.9), "#5a7d2a"), ((0.5, 0.08), "#8fb3d9"), ((0.93, 0.62), "#4a5a7a"),
-             ((0.35, 0.22), "#d9a58a"), ((0.55, 0.65), "#6b4a32")]  # fmt: skip
+    hints = [((0.1, 0.92), "#4f7a2a"), ((0.5, 0.06), "#9cc0e0"), ((0.55, 0.27), "#d9a07f"),
+             ((0.18, 0.55), "#3b3f5c"), ((0.33, 0.75), "#b59e78")]  # fmt: skip
     for count, ((fx, fy), color) in enumerate(hints, start=1):
         tab.set_color(color)
         src = tab.src("result")
