@@ -249,12 +249,16 @@ class _Handlers:
             return _message(_error(f"This file cannot be used: {exc}"))
         except OSError as exc:
             return _message(_error(f"The upload could not be read: {exc}"))
+        height, width = new.size
+        done = f"{new.name}: {width} x {height} pixels."
+        view = self._change(new, saturation, render_size, lambda: None, done=done)
+        if view[0] is not new:  # colourising it failed: the tab keeps its photo
+            new.close()
+            return view
         if session is not None:
             session.close()
         self.by_tab[request.session_hash or ""] = new
-        height, width = new.size
-        return self._change(new, saturation, render_size, lambda: None,
-                            done=f"{new.name}: {width} x {height} pixels.")  # fmt: skip
+        return view
 
     def _change(self, session: Session, saturation: float, render_size: float,
                 change: Callable[[], object], done: str = "") -> tuple[Any, ...]:  # fmt: skip
