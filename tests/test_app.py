@@ -242,6 +242,7 @@ def test_download_with_hints_matches_colorize_with_the_json(
     preview = _session.render(colorizer, session)
     path, hints_path = _session.save_downloads(colorizer, session)
     hints = json.loads(hints_path.read_text())
+    assert pixcolor.load_hints(hints_path) == pixcolor.hints.parse_hints(hints)
     expected = colorizer.colorize(
         Image.open(photo), hints=[(h["x"], h["y"], h["color"]) for h in hints]
     )
@@ -314,3 +315,17 @@ def test_cli_app_port_in_use(capsys: pytest.CaptureFixture) -> None:
     err = capsys.readouterr().err
     assert f"pixcolor app: error: cannot serve on 127.0.0.1:{port}" in err
     assert "choose another --port" in err
+
+
+@needs_gradio
+def test_download_after_the_upload_is_gone(
+    small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
+) -> None:
+    from pixcolor.app._page import _Handlers
+
+    handlers = _Handlers(colorizer, tmp_path / "tabs", None)
+    session = _session.open_photo(small_photo, tmp_path / "tabs")
+    small_photo.unlink()  # as Gradio's cache cleaning does after six hours
+    photo, hints, message = handlers.downloads(session, 1.0, 128)
+    assert photo["visible"] is False and hints["visible"] is False
+    assert "upload the photo again" in message

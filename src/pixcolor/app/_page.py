@@ -15,7 +15,7 @@ import gradio as gr
 from pixcolor.app import _session
 from pixcolor.app._session import Session
 from pixcolor.colorizer import Colorizer
-from pixcolor.errors import ImageError
+from pixcolor.errors import ImageError, ImageNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +223,9 @@ class _Handlers:
             photo, hints = _session.save_downloads(
                 self.colorizer, session, saturation=saturation, render_size=int(render_size)
             )
+        except ImageNotFoundError:
+            return _HIDDEN, _HIDDEN, _error("The uploaded file is gone (uploads are removed "
+                                            "after six hours); upload the photo again.")  # fmt: skip
         except (ImageError, ValueError, OSError) as exc:
             return _HIDDEN, _HIDDEN, _error(f"The full-resolution photo could not be made: {exc}")
         except Exception as exc:

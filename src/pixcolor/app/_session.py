@@ -240,9 +240,9 @@ def save_downloads(colorizer: Colorizer, session: Session, *, saturation: float 
 def draw_markers(session: Session) -> np.ndarray:
     """The gray preview with a dot at each hint, in the hint's colour (the selected hint
     with a wider ring)."""
-    canvas = Image.fromarray(session.gray)
     if not session.hints:
         return session.gray
+    canvas = Image.fromarray(session.gray)
     draw = ImageDraw.Draw(canvas)
     height, width = session.preview.shape[:2]
     full_height, full_width = session.size
