@@ -1,7 +1,10 @@
 """``pixcolor app``: how long a click takes, and the memory of a 24-megapixel upload.
 
 (a) Speed, one process, rounds interleaved (so load from other processes hits every
-    candidate alike), after one warm-up round; medians over the rounds. On a 1-megapixel
+    candidate alike), after one warm-up round; medians over the rounds, of the wall time
+    and of the process's CPU time (all threads). On a busy machine the wall time says
+    little; with ``--threads 1`` the CPU time is about the wall time one free core would
+    take, an upper bound for two. On a 1-megapixel
     gray JPEG (the 1897 example upscaled to 1155 x 866), what the server does for one click
     on the page (:mod:`pixcolor.app._session`: add a hint, colourise the 768-pixel preview
     with all hints, draw the markers, JPEG-encode both pictures as Gradio sends them),
@@ -14,7 +17,8 @@
     (``Colorizer.colorize(path)`` + ``images.save_image``). Goal: the app adds nothing
     beyond the colorizer's own bound. MB here is 10**6 bytes.
 
-Run: ``python benchmarks/bench_app.py [--repeat 7] [--threads 2] [--hints 5] [--no-memory]``.
+Run: ``python benchmarks/bench_app.py [--repeat 7] [--threads 2] [--hints 5] [--size 1155x866]
+[--no-memory]``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hints", type=int, default=5, help="hints on the photo (a)")
+    parser.add_argument("--size", default="1155x866", help="WIDTHxHEIGHT of the photo (a)")
     parser.add_argument("--no-memory", action="store_true", help="skip (b)")
     parser.add_argument("--child", choices=("app", "cli"), help=argparse.SUPPRESS)
     parser.add_argument("--photo", help=argparse.SUPPRESS)
@@ -60,14 +65,15 @@ def main() -> None:
         return
     print(_machine())
     with tempfile.TemporaryDirectory() as tmp:
-        _speed(Path(tmp), args.repeat, args.hints)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        _speed(Path(tmp), args.repeat, args.hints, (width, height))
         if not args.no_memory:
             _memory(Path(tmp), args.threads)
 
 
-def _speed(tmp: Path, repeat: int, n_hints: int) -> None:
-    photo = tmp / "1mp.jpg"
-    Image.open(EXAMPLE).convert("L").resize((1155, 866), Image.BICUBIC).save(photo, quality=90)
+def _speed(tmp: Path, repeat: int, n_hints: int, size: tuple[int, int]) -> None:
+    photo = tmp / "photo.jpg"
+    Image.open(EXAMPLE).convert("L").resize(size, Image.BICUBIC).save(photo, quality=90)
     colorizer = pixcolor.Colorizer.from_pretrained()
     session = _session.open_photo(photo, tmp / "tabs")
     height, width = session.preview.shape[:2]
@@ -102,17 +108,21 @@ def _speed(tmp: Path, repeat: int, n_hints: int) -> None:
     candidates = {"click (preview)": click, "full resolution": full_resolution,
                   "preview, no hints": preview_no_hints}  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in candidates}
+    cpu: dict[str, list[float]] = {name: [] for name in candidates}
     for round_ in range(repeat + 1):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             if round_:  # the first round warms up
                 times[name].append(time.perf_counter() - start)
-    print(f"(a) one click on a 1155 x 866 photo ({n_hints} hints), preview {width} x {height}, "
+                cpu[name].append(time.process_time() - start_cpu)
+    print(f"(a) one click on a {size[0]} x {size[1]} photo ({n_hints} hints), preview "
+          f"{width} x {height}, "
           f"{torch.get_num_threads()} threads, median of {repeat}:")  # fmt: skip
     for name, values in times.items():
-        print(f"  {name:20s} {statistics.median(values) * 1000:7.0f} ms  "
-              f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})")  # fmt: skip
+        print(f"  {name:20s} wall {statistics.median(values) * 1000:6.0f} ms (min "
+              f"{min(values) * 1000:.0f}, max {max(values) * 1000:.0f}), CPU time "
+              f"{statistics.median(cpu[name]) * 1000:6.0f} ms")  # fmt: skip
     ratios = [
         c / f for c, f in zip(times["click (preview)"], times["full resolution"], strict=True)
     ]
