@@ -236,16 +236,15 @@ def test_hint_image_in_colorize(colorizer: Colorizer) -> None:
 
 
 class _HintGenerator(UNetGenerator):
-    """A stand-in for a hint model (``hint_channels = 3``) that records the planes."""
+    """A tiny hint model (``hint_channels = 3``) that records the planes it is given."""
 
     def __init__(self) -> None:
-        super().__init__(encoder="pix2pix", base_channels=4, num_downs=5)
-        self.config.hint_channels = 3  # type: ignore[attr-defined]
+        super().__init__(encoder="pix2pix", base_channels=4, num_downs=5, hint_channels=3)
         self.seen: list[torch.Tensor | None] = []
 
     def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         self.seen.append(None if hints is None else hints.clone())
-        return super().forward(lightness)
+        return super().forward(lightness, hints)
 
 
 def test_hint_models_get_planes() -> None:
