@@ -366,6 +366,21 @@ class TestHintSpread:
         assert blind[:, :34].min() < 0 and blind[:, 46:].max() > 0  # without L: no edge
         torch.testing.assert_close(aware[10, 5], torch.tensor(0.5))
 
+    def test_export_form_gives_the_same_spread(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """While exporting, the sweeps run as convolutions: the same numbers as the slices."""
+        from pixcolor.models.hint_spread import pyramid_spread
+
+        torch.manual_seed(0)
+        lightness = torch.rand(2, 1, 32, 48)
+        planes = torch.zeros(2, 3, 32, 48)
+        planes[:, :, ::7, ::9] = torch.tensor([0.4, -0.3, 1.0]).view(3, 1, 1)
+        planes[1, :2] += torch.randn(2, 32, 48) * planes[1, 2]
+        eager = pyramid_spread(planes, 4, lightness)
+        monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+        exporting = pyramid_spread(planes, 4, lightness)
+        assert eager[:, :2].abs().max() > 0.1  # something was spread
+        torch.testing.assert_close(exporting, eager, rtol=0, atol=1e-6)
+
     def test_model_with_spread(self, tmp_path) -> None:
         torch.manual_seed(0)
         gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_spread=True).eval()
