@@ -126,7 +126,11 @@ def _find_pairs(module: nn.Module, args: tuple[Any, ...]) -> list[tuple[nn.Modul
         for handle in handles:
             handle.remove()
         produced.clear()
-    shared = {m for m, n in Counter(m for _, m in module.named_modules(remove_duplicate=False)).items() if n > 1}
+    shared = {
+        m
+        for m, n in Counter(m for _, m in module.named_modules(remove_duplicate=False)).items()
+        if n > 1
+    }
     return [
         (conv, norm)
         for conv, norm in pairs

@@ -147,9 +147,7 @@ def _vertical(xp: Any, wide: Any, step: Any, lower: Any, weight: Any) -> Any:
     out = xp.empty((wide.shape[0], count, wide.shape[2]), dtype=wide.dtype)
     if xp is torch:
         out = out.to(wide.device)
-        torch.addcmul(
-            wide[:, lower], step[:, lower], weight.view(1, -1, 1), out=out
-        )
+        torch.addcmul(wide[:, lower], step[:, lower], weight.view(1, -1, 1), out=out)
         return out
     lows = lower.tolist()
     start = 0
@@ -206,9 +204,7 @@ def _as_tensor(values: Any) -> torch.Tensor:
     return torch.from_numpy(values) if isinstance(values, np.ndarray) else values
 
 
-def _run_strips(
-    strip: Callable[[int, int], None], height: int, rows: int, parallel: bool
-) -> None:
+def _run_strips(strip: Callable[[int, int], None], height: int, rows: int, parallel: bool) -> None:
     bounds = [(first, min(height, first + rows)) for first in range(0, height, rows)]
     workers = _workers()
     if not parallel or workers == 1 or len(bounds) == 1:

@@ -65,7 +65,7 @@ class OnnxRuntimeModel:
         precision: str,
         calibration: Iterable[torch.Tensor] | None,
     ) -> None:
-        if device.type != "cpu":
+        if device.type != "cpu":  # checked first: no export for a wrong device
             raise ValueError(f"the onnxruntime backend runs on the CPU, got device {str(device)!r}")
         _require("onnxruntime")
         import onnxruntime

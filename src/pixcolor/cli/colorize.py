@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS, RENDER_SIZE_HELP
+from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -41,8 +41,7 @@ def add_parser(sub: Any) -> None:
         default=1.0,
         help="chroma factor: 0 gray, 1 as predicted, >1 more vivid",
     )
-    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_network_options(p)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
@@ -54,9 +53,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixcolor.batch import colorize_files
-    from pixcolor.colorizer import Colorizer
 
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
+    colorizer = colorizer_from_args(args.model, args)
     report = colorize_files(
         colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
         render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS, RENDER_SIZE_HELP, finite
+from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args, finite
 
 __all__ = ["add_parser", "run"]
 
@@ -27,8 +27,7 @@ def add_parser(sub: Any) -> None:
         help=RENDER_SIZE_HELP,
     )
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_network_options(p)
     p.add_argument(
         "--json",
         dest="json_path",
@@ -41,7 +40,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixcolor._atomic import write_atomically
-    from pixcolor.colorizer import Colorizer
     from pixcolor.metrics import evaluate, format_table
 
     out = Path(args.json_path)
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
+    colorizer = colorizer_from_args(args.model, args)
     results = evaluate(
         colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
     )
