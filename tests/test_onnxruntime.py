@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomise_batchnorm
 from PIL import Image
 
+from helpers import randomise_batchnorm
 from pixcolor import UNetGenerator, _onnxruntime
 from pixcolor._inference import InferenceModel
 from pixcolor.colorizer import Colorizer

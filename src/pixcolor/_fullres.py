@@ -39,6 +39,7 @@ __all__ = ["LUMA", "chroma_offsets", "render"]
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luma weights of gamma-encoded R', G', B' (PIL's ``convert("L")``)."""
 
+_LUMA32 = np.array(LUMA, np.float32)
 # Pixels per strip: its few float planes stay in a core's L2 cache.
 _STRIP_PIXELS = 1 << 15
 # Smallest offset range: keeps the gamut fit's divisions finite on gray pixels.
@@ -167,11 +168,14 @@ def _luma(xp: Any, src: Any, first: int, last: int, gray: bool, top: float) -> A
     if gray:
         plane = src[0, first:last]
         return plane.astype(np.float32) if xp is np else plane.to(torch.float32, copy=True)
+    if xp is np and src.strides[0] == src.itemsize:  # interleaved (H, W, 3), as decoded
+        rows = src[:, first:last].transpose(1, 2, 0)
+        return np.matmul(rows.astype(np.float32), _LUMA32)
     r, g, b = (src[c, first:last] for c in range(3))
     if xp is np:
-        luma = np.multiply(r, np.float32(LUMA[0]), dtype=np.float32)
-        luma += np.multiply(g, np.float32(LUMA[1]), dtype=np.float32)
-        luma += np.multiply(b, np.float32(LUMA[2]), dtype=np.float32)
+        luma = np.multiply(r, _LUMA32[0], dtype=np.float32)
+        luma += np.multiply(g, _LUMA32[1], dtype=np.float32)
+        luma += np.multiply(b, _LUMA32[2], dtype=np.float32)
         return luma
     return LUMA[0] * r.float() + LUMA[1] * g.float() + LUMA[2] * b.float()
 
@@ -205,13 +209,19 @@ def _as_tensor(values: Any) -> torch.Tensor:
 
 
 def _run_strips(strip: Callable[[int, int], None], height: int, rows: int, parallel: bool) -> None:
-    bounds = [(first, min(height, first + rows)) for first in range(0, height, rows)]
-    workers = _workers()
-    if not parallel or workers == 1 or len(bounds) == 1:
-        for first, last in bounds:
-            strip(first, last)
+    """``strip(first, last)`` over all rows in strips of ``rows``; in parallel, one band
+    of consecutive strips per worker thread (a task per strip would cost more than it)."""
+    workers = min(_workers(), -(-height // rows)) if parallel else 1
+
+    def band(index: int) -> None:
+        start, stop = height * index // workers, height * (index + 1) // workers
+        for first in range(start, stop, rows):
+            strip(first, min(stop, first + rows))
+
+    if workers == 1:
+        band(0)
         return
-    for future in [_executor().submit(strip, first, last) for first, last in bounds]:
+    for future in [_executor().submit(band, index) for index in range(workers)]:
         future.result()
 
 
