@@ -116,7 +116,8 @@ class TestRender:
         whole = render(load_image(gray), offsets)
         monkeypatch.setattr(_fullres, "_STRIP_PIXELS", 500)  # strips of 6 rows, on the pool
         np.testing.assert_array_equal(render(load_image(gray), offsets), whole)
-        np.testing.assert_array_equal(render(load_image(gray), offsets, in_torch=True), whole)
+        in_torch = render(load_image(gray), offsets, in_torch=True).astype(int)
+        assert np.abs(in_torch - whole).max() <= 1  # float rounding of another order
 
     def test_kinds_and_alpha(self) -> None:
         rgba = np.random.default_rng(4).integers(0, 256, (9, 11, 4), dtype=np.uint8)

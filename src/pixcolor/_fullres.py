@@ -89,23 +89,21 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     top = 255.0 if eight_bit else 1.0
     # Horizontal interpolation at render rows (cheap), vertical per strip.
     rows = offsets.shape[-2]
-    wide = F.interpolate(
-        offsets[None].float().to(pixels.device) * top,
-        size=(rows, width),
-        mode="bilinear",
-        align_corners=False,
-    )[0]
-    step = torch.cat([wide[:, 1:] - wide[:, :-1], torch.zeros_like(wide[:, :1])], dim=1)
-    source = ((np.arange(height) + 0.5) * (rows / height) - 0.5).clip(min=0.0)
-    lower = np.minimum(source.astype(np.int64), rows - 1)
-    weight = (source - lower).astype(np.float32)
+    lower, weight = _linear_plan(height, rows)
     planes: Any
     if use_numpy:
+        small = offsets.detach().to("cpu", torch.float32).numpy() * np.float32(top)
+        wide_ = _horizontal(small, width)
+        step_ = np.zeros_like(wide_)
+        np.subtract(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
         src = pixels.numpy()
-        wide_, step_ = wide.numpy(), step.numpy()
         xp: Any = np
     else:
-        src, wide_, step_ = pixels, wide, step
+        small_t = offsets[None].to(pixels.device, torch.float32) * top
+        wide_ = F.interpolate(small_t, size=(rows, width), mode="bilinear", align_corners=False)[0]
+        step_ = torch.zeros_like(wide_)
+        torch.sub(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
+        src = pixels
         xp = torch
         lower = torch.from_numpy(lower).to(pixels.device)
         weight = torch.from_numpy(weight).to(pixels.device)
@@ -141,25 +139,49 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     return _assemble(loaded, planes)
 
 
+def _linear_plan(size: int, source: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear resampling of ``source`` samples to ``size`` (``align_corners=False``, as
+    :func:`torch.nn.functional.interpolate`): output ``i`` is ``lower[i]`` plus
+    ``weight[i]`` of the step to the next sample (which is 0 past the last)."""
+    position = ((np.arange(size) + 0.5) * (source / size) - 0.5).clip(min=0.0)
+    lower = np.minimum(position.astype(np.int64), source - 1)
+    return lower, (position - lower).astype(np.float32)
+
+
+def _horizontal(small: np.ndarray, width: int) -> np.ndarray:
+    """``(C, r, r')`` -> ``(C, r, width)``, bilinear along the last axis."""
+    lower, weight = _linear_plan(width, small.shape[-1])
+    left = np.take(small, lower, axis=-1)
+    right = np.take(small, np.minimum(lower + 1, small.shape[-1] - 1), axis=-1)
+    right -= left
+    right *= weight
+    left += right
+    return left
+
+
 def _vertical(xp: Any, wide: Any, step: Any, lower: Any, weight: Any) -> Any:
-    """Rows of ``wide`` ``(5, r, W)`` interpolated at ``lower + weight``: ``(5, h, W)``,
-    one multiply-add per run of output rows between the same two source rows."""
+    """Rows of ``wide`` ``(5, r, W)`` interpolated at ``lower + weight``: ``(5, h, W)``.
+    In numpy, one multiply-add per run of output rows between the same two source rows
+    (upsampling), or gathers where runs are short."""
     count = len(lower)
-    out = xp.empty((wide.shape[0], count, wide.shape[2]), dtype=wide.dtype)
     if xp is torch:
+        out = torch.empty((wide.shape[0], count, wide.shape[2]), dtype=wide.dtype)
         out = out.to(wide.device)
         torch.addcmul(wide[:, lower], step[:, lower], weight.view(1, -1, 1), out=out)
         return out
     lows = lower.tolist()
-    start = 0
-    while start < count:
-        end = start + 1
-        while end < count and lows[end] == lows[start]:
-            end += 1
+    starts = [0] + [i for i in range(1, count) if lows[i] != lows[i - 1]]
+    if len(starts) * 4 > count:  # short runs: a loop of tiny operations would cost more
+        out = np.take(wide, lower, axis=1)
+        slope = np.take(step, lower, axis=1)
+        slope *= weight[None, :, None]
+        out += slope
+        return out
+    out = np.empty((wide.shape[0], count, wide.shape[2]), dtype=wide.dtype)
+    for start, end in zip(starts, [*starts[1:], count], strict=True):
         block = out[:, start:end]
         np.multiply(weight[start:end, None], step[:, lows[start], None, :], out=block)
         block += wide[:, lows[start], None, :]
-        start = end
     return out
 
 

@@ -1,6 +1,6 @@
 """The network as it runs at inference: converted once, for the device it runs on.
 
-:class:`InferenceModel` wraps any generator (``nn.Module`` from input tensor to output
+Import :class:`InferenceModel` from :mod:`pixcolor` (``pixcolor.InferenceModel``). It wraps any generator (``nn.Module`` from input tensor to output
 tensor) and prepares a copy of it once, at construction:
 
 1. weight re-parametrisations (spectral / weight norm) baked into plain weights, and every
@@ -84,12 +84,19 @@ class InferenceModel:
     Raises:
         ValueError: For an unknown precision, memory format or backend, or a combination
             the device cannot run.
+
+    Example:
+        >>> import torch, pixcolor
+        >>> gen = pixcolor.UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
+        >>> model = pixcolor.InferenceModel(gen, "cpu", (1, 64, 64), precision="fp32")
+        >>> model(torch.zeros(2, 1, 64, 64)).shape, model.folded
+        (torch.Size([2, 2, 64, 64]), 7)
     """
 
     def __init__(
         self,
         network: nn.Module,
-        device: torch.device,
+        device: str | torch.device,
         input_shape: tuple[int, int, int],
         *,
         precision: str = "auto",
@@ -117,8 +124,9 @@ class InferenceModel:
             self.precision = "fp32" if precision == "auto" else precision
             self.memory_format = "contiguous"
             self._forward = OnnxRuntimeModel(
-                network, self.device, _probe(input_shape, CPU), self.precision, calibration
-            )
+                network, self.device, _probe(input_shape, CPU), self.precision, calibration,
+                prepare=_prepared,
+            )  # fmt: skip
             return
         if precision == "int8":
             raise ValueError("precision 'int8' needs backend='onnxruntime'")
@@ -127,9 +135,7 @@ class InferenceModel:
                 f"precision {precision!r} is not available on {self.device.type!r}; use 'fp32'"
             )
         probe = _probe(input_shape, self.device)
-        base = copy.deepcopy(network).to(self.device).eval()
-        bake_reparametrizations(base)
-        self.folded = fold_batch_norms(base, probe)
+        base, self.folded = _prepared(network, probe)
         precisions = _precisions(self.device) if precision == "auto" else [precision]
         formats = _formats(self.device) if memory_format == "auto" else [memory_format]
         candidates = [(p, f) for p in precisions for f in formats]
@@ -180,6 +186,14 @@ def cpu_has_float16() -> bool:
         return bool(torch.cpu._is_amx_fp16_supported())
     except AttributeError:
         return False
+
+
+def _prepared(network: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
+    """A copy of ``network`` on ``probe``'s device, in eval mode, re-parametrisations baked
+    and batch norms folded; and how many were folded."""
+    base = copy.deepcopy(network).to(probe.device).eval()
+    bake_reparametrizations(base)
+    return base, fold_batch_norms(base, probe)
 
 
 def _precisions(device: torch.device) -> list[str]:

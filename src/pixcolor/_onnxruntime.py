@@ -15,7 +15,7 @@ import importlib.util
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ __all__ = ["OnnxRuntimeModel", "cache_dir"]
 
 logger = logging.getLogger(__name__)
 
-_OPSET = 17
+_OPSET = 18  # what the exporter builds: no version conversion
 _INPUT, _OUTPUT = "input", "output"
 
 
@@ -51,6 +51,8 @@ class OnnxRuntimeModel:
         probe: An input of the usual shape, batch 1 (for the export).
         precision: ``"fp32"`` or ``"int8"``.
         calibration: For int8: network inputs from representative photos.
+        prepare: Turns ``(network, probe)`` into the module to export (and a count),
+            e.g. with batch norms folded and spectral norm baked into plain weights.
 
     Raises:
         ImportError: If onnxruntime (or, for a first export, onnx / onnxscript) is missing.
@@ -64,6 +66,7 @@ class OnnxRuntimeModel:
         probe: torch.Tensor,
         precision: str,
         calibration: Iterable[torch.Tensor] | None,
+        prepare: Callable[[nn.Module, torch.Tensor], tuple[nn.Module, int]] | None = None,
     ) -> None:
         if device.type != "cpu":  # checked first: no export for a wrong device
             raise ValueError(f"the onnxruntime backend runs on the CPU, got device {str(device)!r}")
@@ -75,7 +78,8 @@ class OnnxRuntimeModel:
         key = _fingerprint(network)
         path = folder / f"{key}.onnx"
         if not path.exists():
-            _export(network, probe, path)
+            module = prepare(network, probe)[0] if prepare is not None else network
+            _export(module, probe, path)
         if precision == "int8":
             inputs = [t.detach().float().cpu() for t in (calibration or ())]
             if not inputs:

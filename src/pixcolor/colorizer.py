@@ -12,7 +12,7 @@ costs nothing visible since only the smooth chroma comes from that size.
 A colour that would leave the sRGB gamut is not clipped channel by channel (that would
 change its luma): its offset is scaled towards the gray of the same luma until it fits.
 
-The network itself runs as an :class:`~pixcolor._inference.InferenceModel`: batch norms
+The network itself runs as an :class:`~pixcolor.InferenceModel`: batch norms
 folded, weights cast once to the precision, in the memory format (both chosen by a short
 measurement when ``"auto"``), or exported to ONNX Runtime (``backend="onnxruntime"``,
 optionally int8). The full-resolution work runs in strips (8-bit photos stay 8-bit), so a
@@ -67,7 +67,7 @@ class Colorizer:
             ``calibration``); or ``"auto"``: the fastest of the precisions this device runs
             natively whose output stays within 0.02 of fp32's on a probe (on CPU, bf16 only
             where the CPU has AVX512-BF16 or AMX; measured once per process, see
-            :mod:`pixcolor._inference`). Colour conversion stays in float32.
+            :class:`~pixcolor.InferenceModel`). Colour conversion stays in float32.
         backend: ``"torch"`` (default: the fastest on the CPUs measured, see the docs'
             speed page) or ``"onnxruntime"`` (CPU only, ``pip install pixcolor[onnx]``;
             the exported model is cached under ``~/.cache/pixcolor``).
@@ -79,7 +79,7 @@ class Colorizer:
 
     Attributes:
         precision: The resolved precision, ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"``.
-        network: The :class:`~pixcolor._inference.InferenceModel` colorize calls.
+        network: The :class:`~pixcolor.InferenceModel` colorize calls.
 
     Raises:
         TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
