@@ -62,11 +62,14 @@ def chroma_offsets(small: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         the gamut fit divides by.
     """
     rgb = lab.recolor(small, ab).float()
+    out = rgb.new_empty((*rgb.shape[:-3], 5, *rgb.shape[-2:]))
     r, g, b = rgb.unbind(-3)
-    offsets = rgb - (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).unsqueeze(-3)
-    high = offsets.amax(-3, keepdim=True).clamp_(min=_EPS)
-    low = offsets.amin(-3, keepdim=True).neg_().clamp_(min=_EPS)
-    return torch.cat([offsets, high, low], dim=-3)
+    luma = (LUMA[0] * r).add_(g, alpha=LUMA[1]).add_(b, alpha=LUMA[2])
+    torch.sub(rgb, luma.unsqueeze(-3), out=out[..., :3, :, :])
+    o_r, o_g, o_b, high, low = out.unbind(-3)
+    torch.maximum(torch.maximum(o_r, o_g, out=high), o_b, out=high).clamp_(min=_EPS)
+    torch.minimum(torch.minimum(o_r, o_g, out=low), o_b, out=low).neg_().clamp_(min=_EPS)
+    return out
 
 
 def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = None) -> Any:

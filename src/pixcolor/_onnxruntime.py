@@ -96,6 +96,9 @@ class OnnxRuntimeModel:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        # Idle threads sleep: they would take the cores from the decoding, encoding and
+        # full-resolution threads around each call (no slower here when they do).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
