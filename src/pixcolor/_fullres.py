@@ -34,7 +34,7 @@ from pixcolor import lab
 from pixcolor._output import OutputWriter, _quantize_array
 from pixcolor.images import LoadedImage
 
-__all__ = ["LUMA", "chroma_offsets", "render"]
+__all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets"]
 
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luma weights of gamma-encoded R', G', B' (PIL's ``convert("L")``)."""
@@ -48,20 +48,32 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def chroma_offsets(small: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """The colour to add to the luma, at render size.
+    """The colour to add to the luma, at render size, from a Lab prediction.
 
     Args:
-        small: ``(B, 3, r, r)`` (or ``(B, 1, r, r)`` gray) sRGB in ``[0, 1]``: the shrunk
-            inputs the network saw.
+        small: ``(B, 3, r, r)`` (or ``(B, 1, r, r)`` gray) sRGB in ``[0, 1]``, or uint8
+            levels (converted with lookup tables): the shrunk inputs the network saw.
         ab: ``(B, 2, r, r)`` predicted chroma (scaled by any saturation factor).
 
     Returns:
-        ``(B, 5, r, r)`` float32: the offsets ``R' - Y'``, ``G' - Y'``, ``B' - Y'`` of
-        ``recolor(small, ab)`` (on the ``[0, 1]`` scale; they sum to 0 under the luma
-        weights), then their maximum and minus their minimum (at least ``1e-6``), which
-        the gamut fit divides by.
+        :func:`rgb_offsets` of ``lab.recolor(small, ab)``: ``(B, 5, r, r)``.
     """
-    rgb = lab.recolor(small, ab).float()
+    rgb = lab.recolor(small, ab)
+    return rgb_offsets(rgb.float().div_(255.0) if rgb.dtype == torch.uint8 else rgb)
+
+
+def rgb_offsets(rgb: torch.Tensor) -> torch.Tensor:
+    """The colour of an sRGB image as offsets from its luma (for networks that predict RGB).
+
+    Args:
+        rgb: ``(B, 3, r, r)`` sRGB in ``[0, 1]``, the colourised image at render size.
+
+    Returns:
+        ``(B, 5, r, r)`` float32: ``R' - Y'``, ``G' - Y'``, ``B' - Y'`` (on the ``[0, 1]``
+        scale; they sum to 0 under the luma weights), then their maximum and minus their
+        minimum (at least ``1e-6``), which the gamut fit divides by.
+    """
+    rgb = rgb.float()
     out = rgb.new_empty((*rgb.shape[:-3], 5, *rgb.shape[-2:]))
     r, g, b = rgb.unbind(-3)
     luma = (LUMA[0] * r).add_(g, alpha=LUMA[1]).add_(b, alpha=LUMA[2])

@@ -37,6 +37,7 @@ from pixcolor import _fullres, images, lab
 from pixcolor._inference import BACKENDS, MEMORY_FORMATS, InferenceModel
 from pixcolor._inference import DTYPES as _DTYPES
 from pixcolor._inference import PRECISIONS as PRECISIONS
+from pixcolor._lab8 import lightness_uint8
 from pixcolor.errors import ImageError
 from pixcolor.hub import BUNDLED
 from pixcolor.images import ImageInput, LoadedImage
@@ -250,7 +251,7 @@ class Colorizer:
     def _colorize_chunk(
         self, chunk: list[LoadedImage], render_size: int, saturation: float
     ) -> list[ImageOutput]:
-        small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
+        small = _batch([self._shrink(item.pixels, render_size) for item in chunk])
         ab = self._predict_ab(small) * saturation
         offsets = _fullres.chroma_offsets(small, ab)
         return [self._full_resolution(item, offsets[i]) for i, item in enumerate(chunk)]
@@ -261,8 +262,13 @@ class Colorizer:
         return lab.denormalize_ab(self.network(self._network_input(small)), config.ab_scale)
 
     def _network_input(self, small: torch.Tensor) -> torch.Tensor:
+        """Normalised L ``(B, 1, r, r)`` of shrunk inputs (float in ``[0, 1]`` or uint8)."""
         config = self.generator.config
-        return lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
+        if small.dtype == torch.uint8:  # lookup tables: no transcendental per pixel
+            lightness = lightness_uint8(small[:, :1] if small.stride(1) == 0 else small)
+        else:
+            lightness = lab.rgb_to_l(small)
+        return lab.normalize_l(lightness, config.l_center, config.l_scale)
 
     def _full_resolution(self, item: LoadedImage, offsets: torch.Tensor) -> ImageOutput:
         """``item`` at its own size: its luma plus the upsampled colour ``offsets``
@@ -270,8 +276,8 @@ class Colorizer:
         return _fullres.render(item, offsets)
 
     def _shrink(self, pixels: torch.Tensor, size: int) -> torch.Tensor:
-        """``(3, H, W)`` -> float ``(1, 3, size, size)`` in ``[0, 1]`` on the device,
-        antialiased bilinear."""
+        """``(3, H, W)`` -> ``(1, 3, size, size)`` on the device, antialiased bilinear:
+        uint8 levels for 8-bit pixels on the CPU, else float in ``[0, 1]``."""
         planes = pixels[:1] if pixels.stride(0) == 0 else pixels  # a gray input: one plane
         if planes.shape[-2:] != (size, size) and _is_8bit_plane(planes):
             # Pillow's antialiased bilinear: the same result as torch's (within one level)
@@ -280,19 +286,16 @@ class Colorizer:
             image = Image.frombuffer("L", (width, height), planes[0].numpy(), "raw", "L", 0, 1)
             levels = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
             planes = torch.from_numpy(levels.copy())[None]
-        planes = planes.to(self.device)[None]
-        if planes.device.type != "cpu":  # 8-bit antialiased resizing is CPU-only
-            planes = planes.float()
+        planes = planes[None]
+        if planes.dtype == torch.uint8 and planes.device.type != "cpu":
+            planes = planes.float().div_(255.0)  # 8-bit antialiased resizing is CPU-only
         if planes.shape[-2:] != (size, size):
             # On 8-bit levels: 3x faster than on floats, within one level of it; 10x
             # faster again on interleaved (channels-last) colour, as images are decoded.
             planes = F.interpolate(
                 planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True
             )
-        planes = planes.float().contiguous()
-        if pixels.dtype == torch.uint8:
-            planes = planes.div_(255.0)
-        return planes.expand(-1, 3, -1, -1)
+        return planes.contiguous().to(self.device).expand(-1, 3, -1, -1)
 
     def _calibration_inputs(
         self, photos: str | os.PathLike | Sequence[ImageInput], size: int
@@ -328,6 +331,15 @@ def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator
             chunk, pixels = [], 0
     if chunk:
         yield chunk
+
+
+def _batch(smalls: list[torch.Tensor]) -> torch.Tensor:
+    """Shrunk inputs as one batch: uint8 if all are, else float in ``[0, 1]``."""
+    if len(smalls) == 1:
+        return smalls[0]  # a gray input stays one plane expanded
+    if any(s.dtype != torch.uint8 for s in smalls):
+        smalls = [s.float().div_(255.0) if s.dtype == torch.uint8 else s for s in smalls]
+    return torch.cat(smalls)
 
 
 def _is_8bit_plane(planes: torch.Tensor) -> bool:
