@@ -137,3 +137,32 @@ class TestRender:
         out = render(load_image(gray), _offsets())
         out[0, 0] = 7  # a numpy output the user can change
         assert out.flags.writeable and gray[0, 0] == 0
+
+
+class TestEightBitRenderSize:
+    def test_lightness_by_lookup_tables(self) -> None:
+        from pixcolor import lab
+        from pixcolor._lab8 import lightness_uint8
+
+        levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+        exact = lab.rgb_to_l(levels.expand(-1, 3, -1, -1).float() / 255)
+        torch.testing.assert_close(lightness_uint8(levels), exact, atol=1e-4, rtol=0)
+        rgb = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+        expected = lab.rgb_to_l(rgb.float() / 255)
+        torch.testing.assert_close(lightness_uint8(rgb), expected, atol=0.01, rtol=0)
+
+    def test_uint8_and_float_sources_give_the_same_colours(self) -> None:
+        """8-bit photos run the render-size steps on levels (lookup tables); the same photo
+        as floats runs them in float: the outputs agree within rounding."""
+        from pixcolor import Colorizer, UNetGenerator
+
+        torch.manual_seed(0)
+        gen = UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
+        with torch.no_grad():
+            gen.net.up[0][-2].bias.copy_(torch.tensor([0.5, -0.6]))  # real colours
+        col = Colorizer(gen, device="cpu", precision="fp32")
+        photo = np.asarray(Image.open(ASSETS / "astronaut.jpg").convert("RGB"))
+        levels = col.colorize(photo, render_size=64).astype(int)
+        floats = col.colorize(photo / 255.0, render_size=64)
+        assert np.abs(levels - floats * 255).mean() < 0.5
+        assert np.abs(levels - floats * 255).max() <= 6  # small input rounded to levels
