@@ -67,9 +67,9 @@ def main() -> None:
     with torch.inference_mode():
         truth = [plain(x) * generator.config.ab_scale for x in inputs]
     base = evaluate(reference, args.photos, progress=False)
-    print(f"{len(files)} photos from {args.photos}, render size {base['render_size']}; "
-          f"reference: unconverted fp32 generator / colorize PSNR {base['model']['psnr']:.4f} dB, "
-          f"delta-CF {base['model']['delta_cf']:.3f}")  # fmt: skip
+    print(f"{len(files)} photos from {args.photos}, render size {base['render_size']}; a/b "
+          "against the unconverted fp32 generator; PSNR against colorize in fp32: "
+          f"{base['model']['psnr']:.4f} dB, delta-CF {base['model']['delta_cf']:.3f}")  # fmt: skip
     print(f"{'candidate':22s} {'max |dab|':>10s} {'mean |dab|':>11s} {'PSNR dB':>9s} "
           f"{'dPSNR dB':>9s} {'dCF':>7s}")  # fmt: skip
     for name, kwargs in candidates.items():
