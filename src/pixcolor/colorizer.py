@@ -60,7 +60,8 @@ class Colorizer:
 
     Args:
         generator: The trained generator. It is moved to ``device`` and put in eval mode;
-            colorize runs a converted copy of it (:attr:`network`).
+            colorize runs a copy converted here (:attr:`network`), so after changing the
+            generator's weights make a new colorizer.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a :class:`torch.device`, or
             ``None`` for the first available of CUDA, MPS and CPU.
         precision: The network's arithmetic, its weights cast once: ``"fp32"``, ``"bf16"``,
