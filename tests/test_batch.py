@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageCms
@@ -145,7 +146,10 @@ def test_pipeline_writes_what_colorize_gives_in_order_and_records_failures(
     assert "cannot write" in report.failed[paths[4]]
     for written in report.written:
         expected = colorizer.colorize(paths[int(written.stem[1:])], render_size=32)
-        assert (Image.open(written).tobytes()) == expected.tobytes()
+        # Batches are whatever was decoded in time; a batch of another size may round
+        # the network's output differently: one level at most.
+        got = np.asarray(Image.open(written), dtype=int)
+        assert np.abs(got - np.asarray(expected, dtype=int)).max() <= 1
 
 
 def test_pipeline_holds_a_bounded_number_of_photos(

@@ -202,3 +202,49 @@ class TestInferenceModel:
     def test_onnxruntime_runs_on_the_cpu_only(self) -> None:
         with pytest.raises(ValueError, match="runs on the CPU, got device 'cuda'"):
             InferenceModel(_generator(), torch.device("cuda"), SHAPE, backend="onnxruntime")
+
+
+class TestHintModels:
+    """Hint models (``hint_channels > 0``) take their hint planes as a second input."""
+
+    @staticmethod
+    def _hint_generator(**kwargs: Any) -> UNetGenerator:
+        return _generator(hint_channels=3, **kwargs)
+
+    @staticmethod
+    def _planes(batch: int, side: int = 32) -> torch.Tensor:
+        planes = torch.zeros(batch, 3, side, side)
+        planes[:, 0, 5, 7], planes[:, 1, 5, 7], planes[:, 2, 5, 7] = 0.4, -0.3, 1.0
+        planes[-1, :2, 20, 9], planes[-1, 2, 20, 9] = torch.tensor([-0.5, 0.2]), 1.0
+        return planes
+
+    @pytest.mark.parametrize("spread", [False, True])
+    def test_same_output_as_the_generator_with_and_without_hints(self, spread: bool) -> None:
+        gen = self._hint_generator(hint_spread=spread, hint_residual=spread)
+        model = InferenceModel(gen, CPU, SHAPE, precision="fp32")
+        assert model.hint_channels == 3 and model.folded == 7
+        x, planes = torch.rand(2, 1, 32, 32) * 2 - 1, self._planes(2)
+        with torch.no_grad():
+            with_hints, without = gen(x, planes), gen(x)
+        assert (with_hints - without).abs().max() > 1e-3  # the hints matter
+        torch.testing.assert_close(model(x, planes), with_hints, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(model(x), without, atol=1e-5, rtol=1e-4)
+
+    def test_hints_for_a_model_without_hint_channels_are_refused(self) -> None:
+        model = InferenceModel(_generator(), CPU, SHAPE, precision="fp32")
+        assert model.hint_channels == 0
+        with pytest.raises(ValueError, match="no hint channels"):
+            model(torch.zeros(1, 1, 32, 32), self._planes(1))
+        with pytest.raises(ValueError, match="hint_channels must be an int >= 0, got -1"):
+            InferenceModel(_generator(), CPU, SHAPE, hint_channels=-1)
+
+    def test_onnxruntime_runs_hint_models_on_torch(self, caplog: pytest.LogCaptureFixture) -> None:
+        gen = self._hint_generator()
+        with caplog.at_level("WARNING", logger="pixcolor._inference"):
+            model = InferenceModel(gen, CPU, SHAPE, precision="auto", backend="onnxruntime")
+        assert model.backend == "torch" and "running it on the torch backend" in caplog.text
+        x, planes = torch.rand(1, 1, 32, 32) * 2 - 1, self._planes(1)
+        with torch.no_grad():
+            assert (model(x, planes) - gen(x, planes)).abs().max() < 0.05
+        with pytest.raises(ValueError, match="'int8' is not offered for hint models"):
+            InferenceModel(gen, CPU, SHAPE, precision="int8", backend="onnxruntime")

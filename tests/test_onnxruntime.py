@@ -63,7 +63,10 @@ def test_same_output_as_torch_any_batch_and_size_and_cached(
         InferenceModel(other, CPU, (1, 32, 32), backend="onnxruntime")
 
 
-def test_int8_needs_calibration_and_stays_close() -> None:
+def test_int8_needs_calibration_and_stays_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # quantisation must leave no temporaries in the current folder
     gen = _generator()
     with pytest.raises(ValueError, match="precision 'int8' needs calibration inputs"):
         InferenceModel(gen, CPU, (1, 32, 32), backend="onnxruntime", precision="int8")
@@ -75,6 +78,7 @@ def test_int8_needs_calibration_and_stays_close() -> None:
     a = np.asarray(col.colorize(photo, render_size=32), dtype=int)
     b = np.asarray(full.colorize(photo, render_size=32), dtype=int)
     assert np.abs(a - b).mean() < 2.0
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,12 @@ tensor) and prepares a copy of it once, at construction:
 3. or, with ``backend="onnxruntime"``, exported to ONNX and run by ONNX Runtime, in fp32 or
    statically quantised to int8 (:mod:`pixcolor._onnxruntime`).
 
+Hint models (``network.config.hint_channels > 0``) take their hint planes as a second
+argument, ``model(lightness, hints)``, on the torch backend. They are not exported to ONNX
+Runtime (their edge-aware spreading makes the export take minutes and the int8 ranges of
+hint planes depend on the hints): ``backend="onnxruntime"`` runs them on the torch backend
+instead, with a warning, and ``precision="int8"`` is refused for them.
+
 ``precision="auto"`` and ``memory_format="auto"`` are chosen by a short measurement on a
 probe input of the network's input shape: every candidate this device can run well is
 timed (interleaved, best of a few calls) and the fastest accurate one is kept. A candidate
@@ -74,11 +80,15 @@ class InferenceModel:
         backend: ``"torch"`` or ``"onnxruntime"`` (CPU only; ``pip install pixcolor[onnx]``).
         calibration: For ``"int8"``: network inputs (tensors ``(B, C, H, W)``) from photos
             like the ones to be processed, to calibrate the activation ranges.
+        hint_channels: Planes of the network's second input, ``hints`` (0: none). ``None``:
+            ``network.config.hint_channels`` where the network has one, else 0.
 
     Attributes:
         precision: The resolved precision.
         memory_format: The resolved memory format (``"contiguous"`` for onnxruntime).
-        backend: The backend.
+        backend: The backend that runs the network (``"torch"`` for a hint model even when
+            ``"onnxruntime"`` was asked for).
+        hint_channels: The resolved number of hint planes.
         folded: How many conv + batch-norm pairs were folded (torch backend).
 
     Raises:
@@ -103,14 +113,28 @@ class InferenceModel:
         memory_format: str = "auto",
         backend: str = "torch",
         calibration: Iterable[torch.Tensor] | None = None,
+        hint_channels: int | None = None,
     ) -> None:
         _check_choice("precision", precision, PRECISIONS)
         _check_choice("memory_format", memory_format, MEMORY_FORMATS)
         _check_choice("backend", backend, BACKENDS)
         self.device = torch.device(device)
+        self.hint_channels = _hint_channels(network, hint_channels)
+        if self.hint_channels and backend == "onnxruntime":
+            if precision == "int8":
+                raise ValueError(
+                    f"precision 'int8' is not offered for hint models (hint_channels="
+                    f"{self.hint_channels}); use 'auto' or 'fp32'"
+                )
+            logger.warning(
+                "the onnxruntime backend does not run hint models (hint_channels=%d); "
+                "running it on the torch backend",
+                self.hint_channels,
+            )
+            backend = "torch"
         self.backend = backend
         self.folded = 0
-        self._forward: Callable[[torch.Tensor], torch.Tensor]
+        self._forward: Callable[..., torch.Tensor]
         if backend == "onnxruntime":
             from pixcolor._onnxruntime import OnnxRuntimeModel
 
@@ -135,7 +159,7 @@ class InferenceModel:
                 f"precision {precision!r} is not available on {self.device.type!r}; use 'fp32'"
             )
         probe = _probe(input_shape, self.device)
-        base, self.folded = _prepared(network, probe)
+        base, self.folded = _prepared(network, probe, self.hint_channels)
         precisions = _precisions(self.device) if precision == "auto" else [precision]
         formats = _formats(self.device) if memory_format == "auto" else [memory_format]
         candidates = [(p, f) for p in precisions for f in formats]
@@ -158,17 +182,36 @@ class InferenceModel:
             f"memory_format={self.memory_format!r}, device={str(self.device)!r})"
         )
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Run the network on ``x`` (float, on any device); float32 contiguous output on
-        :attr:`device`."""
-        return self._forward(x)
+        :attr:`device`.
+
+        Args:
+            x: The network's input ``(B, C, H, W)``.
+            hints: For a hint model, its hint planes ``(B, hint_channels, H, W)`` (``None``:
+                no hints).
+
+        Raises:
+            ValueError: If ``hints`` are given to a network without hint channels.
+        """
+        if hints is None:
+            return self._forward(x)
+        if not self.hint_channels:
+            raise ValueError(
+                "this network has no hint channels (hint_channels=0) but hints were given"
+            )
+        return self._forward(x, hints)
 
     @torch.inference_mode()
-    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _torch_forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         x = x.to(self.device, self._dtype)
         if x.dim() == 4:
             x = x.contiguous(memory_format=self._format)
-        out = self.network(x)
+        if hints is None:
+            out = self.network(x)
+        else:
+            hints = hints.to(self.device, self._dtype).contiguous(memory_format=self._format)
+            out = self.network(x, hints)
         return out.to(torch.float32).contiguous()
 
 
@@ -188,12 +231,40 @@ def cpu_has_float16() -> bool:
         return False
 
 
-def _prepared(network: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
+def _prepared(
+    network: nn.Module, probe: torch.Tensor, hint_channels: int = 0
+) -> tuple[nn.Module, int]:
     """A copy of ``network`` on ``probe``'s device, in eval mode, re-parametrisations baked
-    and batch norms folded; and how many were folded."""
+    and batch norms folded (checked with hint planes too for a hint model); and how many
+    were folded."""
     base = copy.deepcopy(network).to(probe.device).eval()
     bake_reparametrizations(base)
-    return base, fold_batch_norms(base, probe)
+    example: Any = probe
+    if hint_channels:
+        example = (probe, _hint_probe(probe, hint_channels))
+    return base, fold_batch_norms(base, example)
+
+
+def _hint_channels(network: nn.Module, hint_channels: int | None) -> int:
+    if hint_channels is None:
+        hint_channels = getattr(getattr(network, "config", None), "hint_channels", 0) or 0
+    if not isinstance(hint_channels, int) or hint_channels < 0:
+        raise ValueError(f"hint_channels must be an int >= 0, got {hint_channels!r}")
+    return hint_channels
+
+
+def _hint_probe(probe: torch.Tensor, channels: int) -> torch.Tensor:
+    """Hint planes for ``probe``: a few seeded hints (values, then a mask plane of ones
+    where a hint is), zeros elsewhere."""
+    batch, _, height, width = probe.shape
+    generator = torch.Generator().manual_seed(1)
+    planes = torch.zeros(batch, channels, height, width)
+    for _ in range(4):
+        y = int(torch.randint(height, (1,), generator=generator))
+        x = int(torch.randint(width, (1,), generator=generator))
+        planes[:, : channels - 1, y, x] = torch.rand(channels - 1, generator=generator) - 0.5
+        planes[:, channels - 1, y, x] = 1.0
+    return planes.to(probe.device)
 
 
 def _precisions(device: torch.device) -> list[str]:

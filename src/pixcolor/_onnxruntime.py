@@ -104,7 +104,9 @@ class OnnxRuntimeModel:
             str(path), options, providers=["CPUExecutionProvider"]
         )
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if hints is not None:  # InferenceModel runs hint models on torch
+            raise ValueError("the onnxruntime backend does not take hint planes")
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         (out,) = self.session.run([_OUTPUT], {_INPUT: array})
         return torch.from_numpy(out)

@@ -24,7 +24,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,8 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
+    hint_image: Any = None,
 ) -> BatchReport:
     """Colorize every input image into ``output``; see the module docstring.
 
@@ -139,13 +141,22 @@ def colorize_files(
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward at most.
         progress: Show a tqdm bar (with photos per second).
+        hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
+            are one image, or a mapping from file name (or path) to a list, for several.
+        hint_image: An RGBA image of painted hints (path or image); one input only.
 
     Returns:
         A :class:`BatchReport`.
+
+    Raises:
+        ValueError: If a list of hints or a hint image is given for several inputs, or a
+            mapping names a file that is not among the inputs or matches several.
     """
     report = BatchReport()
     todo = []
-    for src, dst in plan_outputs(inputs, output, recursive=recursive):
+    pairs = plan_outputs(inputs, output, recursive=recursive)
+    per_file = _hints_per_file([src for src, _ in pairs], hints, hint_image)
+    for src, dst in pairs:
         if dst.exists() and not overwrite:
             report.skipped.append(dst)
         else:
@@ -156,12 +167,21 @@ def colorize_files(
     pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar)
     try:
         for batch in pipeline.batches(batch_size):
-            loaded = [item for _, _, item in batch if isinstance(item, LoadedImage)]
-            outputs = iter(colorize_loaded(colorizer, loaded, render_size, saturation))
+            decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
+            loaded = [item for _, item in decoded]
+            hint_kwargs: dict[str, Any] = {}
+            if per_file:
+                hint_kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _ in decoded]
+                hint_kwargs["hint_image"] = [
+                    per_file.get(src, (None, None))[1] for src, _ in decoded
+                ]
+            outputs = iter(
+                colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
+            )
             for src, dst, item in batch:
                 result = next(outputs) if isinstance(item, LoadedImage) else None
                 pipeline.encode(src, dst, item, result)
-            del batch, loaded, outputs, item, result  # held by the encoder alone now
+            del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
         pipeline.finish()
     finally:
         pipeline.stop()
@@ -183,9 +203,20 @@ def colorize_loaded(
     loaded: Sequence[LoadedImage],
     render_size: int | None = None,
     saturation: float = 1.0,
+    *,
+    hints: Sequence[Any] | None = None,
+    hint_image: Sequence[Any] | None = None,
 ) -> list[Any]:
     """Step 2: colorize decoded images in one batch; an image that fails is retried alone,
     so one bad image costs only its own result.
+
+    Args:
+        colorizer: A :class:`pixcolor.Colorizer`.
+        loaded: The decoded images.
+        render_size: Resolution the network sees (``None``: the model's own).
+        saturation: Chroma factor.
+        hints: One entry per image: its colour hints, or ``None`` for none.
+        hint_image: One entry per image: its RGBA hint image, or ``None`` for none.
 
     Returns:
         One entry per image: its output (a PIL image for files), or the exception that
@@ -193,14 +224,24 @@ def colorize_loaded(
     """
     if not loaded:
         return []
-    kwargs = {"render_size": render_size, "saturation": saturation}
+    kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
+    per_image: list[dict[str, Any]] = [{} for _ in loaded]
+    if hints is not None:
+        kwargs["hints"] = list(hints)
+        for one, these in zip(per_image, hints, strict=True):
+            one["hints"] = these
+    if hint_image is not None:
+        kwargs["hint_image"] = list(hint_image)
+        for one, image in zip(per_image, hint_image, strict=True):
+            one["hint_image"] = image
     try:
         return list(colorizer.colorize(list(loaded), batch_size=len(loaded), **kwargs))
     except Exception:  # find the image at fault: colorize them one by one
         outputs: list[Any] = []
-        for item in loaded:
+        for item, one in zip(loaded, per_image, strict=True):
             try:
-                outputs.append(colorizer.colorize(item, **kwargs))
+                one.update(render_size=render_size, saturation=saturation)
+                outputs.append(colorizer.colorize(item, **one))
             except Exception as err:
                 outputs.append(err)
         return outputs
@@ -215,6 +256,41 @@ def encode_file(image: Any, path: Path, like: LoadedImage, overwrite: bool = Fal
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     return images.save_image(image, path, like=like, overwrite=overwrite)
+
+
+def _hints_per_file(
+    sources: list[Path], hints: Any, hint_image: Any
+) -> dict[Path, tuple[Any, Any]]:
+    """``{input: (hints, hint_image)}`` for the inputs that have any."""
+    if hints is None and hint_image is None:
+        return {}
+    several = len(sources) != 1
+    if hint_image is not None and several:
+        raise ValueError(
+            f"a hint image belongs to one input image, but the inputs hold {len(sources)} images"
+        )
+    if hints is None or not isinstance(hints, Mapping):
+        if several:
+            raise ValueError(
+                f"a list of hints belongs to one image, but the inputs hold {len(sources)} "
+                'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
+            )
+        return {sources[0]: (hints, hint_image)} if sources else {}
+    out: dict[Path, tuple[Any, Any]] = {}
+    resolved = {src.resolve(): src for src in sources}
+    for key, these in hints.items():
+        found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
+        if not found:  # a bare file name
+            found = [src for src in sources if src.name == key]
+        if not found:
+            raise ValueError(f"the hints name {key!r}, which is not among the input images")
+        if len(found) > 1:
+            names = ", ".join(repr(str(p)) for p in found)
+            raise ValueError(
+                f"the hints name {key!r}, which matches several inputs ({names}); use its path"
+            )
+        out[found[0]] = (these, hint_image)
+    return out
 
 
 def _is_image_name(path: Path) -> bool:

@@ -39,9 +39,11 @@ from pixcolor._inference import DTYPES as _DTYPES
 from pixcolor._inference import PRECISIONS as PRECISIONS
 from pixcolor._lab8 import lightness_uint8
 from pixcolor.errors import ImageError
-from pixcolor.hub import BUNDLED
+from pixcolor.hints import HintLike, HintRequest, bind_hints, hint_planes_batch, hint_requests
 from pixcolor.images import ImageInput, LoadedImage
 from pixcolor.models import UNetGenerator
+from pixcolor.presets import BUNDLED
+from pixcolor.spread import spread_chunk
 
 __all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "Colorizer"]
 
@@ -188,7 +190,8 @@ class Colorizer:
     @overload
     def colorize(
         self, x: Sequence[ImageInput], render_size: int | None = ..., saturation: float = ...,
-        batch_size: int = ...,
+        batch_size: int = ..., *, hints: Sequence[Sequence[HintLike] | None] | None = ...,
+        hint_image: Sequence[Any] | None = ...,
     ) -> list[ImageOutput]: ...  # fmt: skip
 
     @overload
@@ -198,6 +201,9 @@ class Colorizer:
         render_size: int | None = ...,
         saturation: float = ...,
         batch_size: int = ...,
+        *,
+        hints: Sequence[HintLike] | None = ...,
+        hint_image: Any = ...,
     ) -> ImageOutput: ...
 
     def colorize(
@@ -206,6 +212,9 @@ class Colorizer:
         render_size: int | None = None,
         saturation: float = 1.0,
         batch_size: int = 8,
+        *,
+        hints: Any = None,
+        hint_image: Any = None,
     ) -> ImageOutput | list[ImageOutput]:
         """Colourise one image or a list of images, at their full resolution.
 
@@ -218,6 +227,15 @@ class Colorizer:
                 Outputs keep their input's size whatever it is.
             saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
             batch_size: Images per network forward.
+            hints: User colour hints (see :mod:`pixcolor.hints`): for one image a sequence
+                of :class:`~pixcolor.Hint`, ``(x, y, color)`` tuples or dicts in its pixel
+                coordinates; for a list of images a list of such sequences (``None`` for
+                none). A model with hint channels takes them as input planes; any other
+                model's colours are corrected by the hints' residuals, spread along the
+                photo's edges (:func:`pixcolor.spread.spread_hints`). The hints' colours
+                are kept exactly (``saturation`` does not scale them).
+            hint_image: An RGBA image of the input's size (path, PIL, array, tensor) whose
+                opaque pixels are painted hints; for a list, a list (``None`` for none).
 
         Returns:
             For one input, one output of the same kind: a PIL image for PIL and path inputs
@@ -225,7 +243,9 @@ class Colorizer:
             ``(3|4, H, W)`` of the input's dtype (and device). For a list, a list.
 
         Raises:
-            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid.
+            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid, or a
+                hint is malformed or outside its image, or a hint image is not RGBA of its
+                image's size (before that image is processed).
             ImageError: If an input is not a valid image (for a list, the message starts
                 with its index, ``inputs[3]: ...``); inputs before it have been processed
                 and are lost.
@@ -243,24 +263,48 @@ class Colorizer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         single = not isinstance(x, (list, tuple))
         items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        requests = hint_requests(len(items), single, hints, hint_image)
         outputs: list[ImageOutput] = []
         for chunk in _load_chunks(items, int(batch_size), label=not single):
-            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation)))
+            start = len(outputs)
+            todo = requests[start : start + len(chunk)] if requests else None
+            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation), todo))
         return outputs[0] if single else outputs
 
     @torch.no_grad()
     def _colorize_chunk(
-        self, chunk: list[LoadedImage], render_size: int, saturation: float
+        self,
+        chunk: list[LoadedImage],
+        render_size: int,
+        saturation: float,
+        requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
+        hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
         small = _batch([self._shrink(item.pixels, render_size) for item in chunk])
-        ab = self._predict_ab(small) * saturation
-        offsets = _fullres.chroma_offsets(small, ab)
-        return [self._full_resolution(item, offsets[i]) for i, item in enumerate(chunk)]
+        planes = None
+        if self.network.hint_channels and hint_sets is not None:
+            config = self.generator.config
+            planes = hint_planes_batch(hint_sets, render_size, config.ab_scale)
+        ab = self._predict_ab(small, planes) * saturation
+        offsets = list(_fullres.chroma_offsets(small, ab).split(1))
+        if hint_sets is not None and not self.network.hint_channels:
+            # A model without hint channels follows hints model-free: the hints' residuals
+            # spread along the photo's edges on the working grid (its aspect ratio), and
+            # the offsets from gray taken there, from the photo shrunk to that grid.
+            spread = spread_chunk(list(ab.split(1)), chunk, hint_sets)
+            for index, (item, hints) in enumerate(zip(chunk, hint_sets, strict=True)):
+                if len(hints):
+                    grid = (int(spread[index].shape[-2]), int(spread[index].shape[-1]))
+                    shrunk = self._shrink(item.pixels, grid)
+                    offsets[index] = _fullres.chroma_offsets(shrunk, spread[index])
+        return [self._full_resolution(item, offsets[i][0]) for i, item in enumerate(chunk)]
 
-    def _predict_ab(self, small: torch.Tensor) -> torch.Tensor:
-        """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs ``(B, 3, r, r)``."""
+    def _predict_ab(self, small: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs ``(B, 3, r, r)`` (and a
+        hint model's hint planes ``(B, hint_channels, r, r)``)."""
         config = self.generator.config
-        return lab.denormalize_ab(self.network(self._network_input(small)), config.ab_scale)
+        pred = self.network(self._network_input(small), hints)
+        return lab.denormalize_ab(pred, config.ab_scale)
 
     def _network_input(self, small: torch.Tensor) -> torch.Tensor:
         """Normalised L ``(B, 1, r, r)`` of shrunk inputs (float in ``[0, 1]`` or uint8)."""
@@ -273,28 +317,30 @@ class Colorizer:
 
     def _full_resolution(self, item: LoadedImage, offsets: torch.Tensor) -> ImageOutput:
         """``item`` at its own size: its luma plus the upsampled colour ``offsets``
-        (``(5, r, r)``, :func:`pixcolor._fullres.chroma_offsets`), as its source's kind."""
+        (``(5, h, w)``, :func:`pixcolor._fullres.chroma_offsets`), as its source's kind."""
         return _fullres.render(item, offsets)
 
-    def _shrink(self, pixels: torch.Tensor, size: int) -> torch.Tensor:
-        """``(3, H, W)`` -> ``(1, 3, size, size)`` on the device, antialiased bilinear:
-        uint8 levels for 8-bit pixels on the CPU, else float in ``[0, 1]``."""
+    def _shrink(self, pixels: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+        """``(3, H, W)`` -> ``(1, 3, size, size)`` (or ``(1, 3, *size)``) on the device,
+        antialiased bilinear: uint8 levels for 8-bit pixels on the CPU, else float in
+        ``[0, 1]``."""
+        shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         planes = pixels[:1] if pixels.stride(0) == 0 else pixels  # a gray input: one plane
-        if planes.shape[-2:] != (size, size) and _is_8bit_plane(planes):
+        if planes.shape[-2:] != shape and _is_8bit_plane(planes):
             # Pillow's antialiased bilinear: the same result as torch's (within one level)
             # on a gray 8-bit plane, 2.5x faster.
             height, width = planes.shape[-2:]
             image = Image.frombuffer("L", (width, height), planes[0].numpy(), "raw", "L", 0, 1)
-            levels = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+            levels = np.asarray(image.resize(shape[::-1], Image.Resampling.BILINEAR))
             planes = torch.from_numpy(levels.copy())[None]
         planes = planes[None]
         if planes.dtype == torch.uint8 and planes.device.type != "cpu":
             planes = planes.float().div_(255.0)  # 8-bit antialiased resizing is CPU-only
-        if planes.shape[-2:] != (size, size):
+        if planes.shape[-2:] != shape:
             # On 8-bit levels: 3x faster than on floats, within one level of it; 10x
             # faster again on interleaved (channels-last) colour, as images are decoded.
             planes = F.interpolate(
-                planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+                planes, size=shape, mode="bilinear", align_corners=False, antialias=True
             )
         return planes.contiguous().to(self.device).expand(-1, 3, -1, -1)
 
