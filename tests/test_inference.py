@@ -218,7 +218,7 @@ class TestHintModels:
         planes[-1, :2, 20, 9], planes[-1, 2, 20, 9] = torch.tensor([-0.5, 0.2]), 1.0
         return planes
 
-    @pytest.mark.parametrize("spread", [False, True])
+    @pytest.mark.parametrize("spread", [False, pytest.param(True, marks=pytest.mark.slow)])
     def test_same_output_as_the_generator_with_and_without_hints(self, spread: bool) -> None:
         gen = self._hint_generator(hint_spread=spread, hint_residual=spread)
         model = InferenceModel(gen, CPU, SHAPE, precision="fp32")

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow  # an export takes ~10 s
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One cache for the module: the tests share the tiny generator's export."""
+def _private_pixcolor_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One private cache for the module (instead of conftest's one per test): the tests
+    share the tiny generator's export."""
     folder = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PIXCOLOR_CACHE", str(folder))
@@ -39,8 +40,9 @@ def _generator() -> UNetGenerator:
 
 
 def test_same_output_as_torch_any_batch_and_size_and_cached(
-    _cache: Path, monkeypatch: pytest.MonkeyPatch
+    _private_pixcolor_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _cache = _private_pixcolor_cache
     gen = _generator()
     model = InferenceModel(gen, CPU, (1, 32, 32), backend="onnxruntime")
     assert (model.backend, model.precision) == ("onnxruntime", "fp32")
