@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from pixcolor import hints, images, lab, spread
+from pixcolor._inference import InferenceModel
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
@@ -40,6 +41,7 @@ __all__ = [
     "Hint",
     "ImageError",
     "ImageNotFoundError",
+    "InferenceModel",
     "ModelNotFoundError",
     "NoImagesError",
     "PatchDiscriminator",

@@ -5,6 +5,16 @@ output per input under the output folder (mirroring each input folder's structur
 outputs that exist (so an interrupted run resumes), colorizes in batches, writes each
 output atomically in the input's format (JPEG quality and ICC profile kept), and reports
 the files that failed instead of stopping at the first.
+
+The three steps of a file are separate functions, :func:`decode_file`,
+:func:`colorize_loaded` and :func:`encode_file`, so other engines can schedule them. Here
+they overlap in a pipeline: a decoding thread reads ahead, the calling thread runs the
+network and the full-resolution step on batches of whatever has been decoded, and an
+encoding thread writes the results, in input order. Memory stays bounded: a photo is
+decoded only while fewer than :data:`MAX_IN_FLIGHT_PIXELS` pixels (and ``2 * batch_size
++ 2`` photos) are decoded and not yet written, so at most that plus one photo is held.
+Pillow releases the GIL while it decodes and encodes, numpy and torch while they compute,
+so the threads share the cores.
 """
 
 from __future__ import annotations
@@ -12,7 +22,9 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +33,20 @@ from tqdm.auto import tqdm
 
 from pixcolor import images
 from pixcolor.data import IMAGE_EXTENSIONS
+from pixcolor.images import LoadedImage
 
-__all__ = ["BatchReport", "colorize_files", "plan_outputs"]
+__all__ = [
+    "MAX_IN_FLIGHT_PIXELS", "BatchReport", "colorize_files", "colorize_loaded", "decode_file",
+    "encode_file", "plan_outputs",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 # Extensions colorize reads besides the training ones (Pillow decodes them too).
 _EXTRA_EXTENSIONS = (".gif", ".jfif", ".jp2")
+MAX_IN_FLIGHT_PIXELS = 32 << 20
+"""Pixels decoded and not yet written at most (one larger photo is still taken alone)."""
+_END = object()
 
 
 @dataclass
@@ -96,7 +115,7 @@ def plan_outputs(
 
 
 def colorize_files(
-    colorizer: object,
+    colorizer: Any,
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
@@ -120,8 +139,8 @@ def colorize_files(
             overwritten).
         render_size: Resolution the network sees (``None``: the model's own).
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
-        batch_size: Images per network forward.
-        progress: Show a tqdm bar.
+        batch_size: Images per network forward at most.
+        progress: Show a tqdm bar (with photos per second).
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.
@@ -143,47 +162,100 @@ def colorize_files(
         else:
             todo.append((src, dst))
     bar = tqdm(
-        total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
+        total=len(todo), desc="colorize", unit="photo", disable=not progress, dynamic_ncols=True
     )
-    for start in range(0, len(todo), batch_size):
-        loaded = []
-        for src, dst in todo[start : start + batch_size]:
-            try:
-                loaded.append((src, dst, images.load_image(src)))
-            except Exception as err:  # one bad file never stops the run
-                report.failed[src] = str(err)
-                bar.update(1)
-        if not loaded:
-            continue
-        kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
-        if per_file:
-            kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _, _ in loaded]
-            kwargs["hint_image"] = [per_file.get(src, (None, None))[1] for src, _, _ in loaded]
-        try:
-            outs = colorizer.colorize([item for _, _, item in loaded], **kwargs)  # type: ignore[attr-defined]
-        except Exception:  # find the image at fault: colorize them one by one
-            outs = []
-            for src, _, item in loaded:
-                one = dict(kwargs)
-                if per_file:
-                    one["hints"], one["hint_image"] = per_file.get(src, (None, None))
-                try:
-                    outs.append(colorizer.colorize(item, **one))  # type: ignore[attr-defined]
-                except Exception as err:
-                    report.failed[src] = str(err)
-                    outs.append(None)
-        for (src, dst, item), image in zip(loaded, outs, strict=True):
-            bar.update(1)
-            if image is None:
-                continue
-            try:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                images.save_image(image, dst, like=item, overwrite=overwrite)
-                report.written.append(dst)
-            except Exception as err:
-                report.failed[src] = f"cannot write {dst}: {err}"
-    bar.close()
+    pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar)
+    try:
+        for batch in pipeline.batches(batch_size):
+            decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
+            loaded = [item for _, item in decoded]
+            hint_kwargs: dict[str, Any] = {}
+            if per_file:
+                hint_kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _ in decoded]
+                hint_kwargs["hint_image"] = [
+                    per_file.get(src, (None, None))[1] for src, _ in decoded
+                ]
+            outputs = iter(
+                colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
+            )
+            for src, dst, item in batch:
+                result = next(outputs) if isinstance(item, LoadedImage) else None
+                pipeline.encode(src, dst, item, result)
+            del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
+        pipeline.finish()
+    finally:
+        pipeline.stop()
+        bar.close()
     return report
+
+
+def decode_file(path: str | os.PathLike[str]) -> LoadedImage:
+    """Step 1 of a file: read and decode it (:func:`pixcolor.images.load_image`).
+
+    Raises:
+        ImageError: If it is not a readable image.
+    """
+    return images.load_image(Path(path))
+
+
+def colorize_loaded(
+    colorizer: Any,
+    loaded: Sequence[LoadedImage],
+    render_size: int | None = None,
+    saturation: float = 1.0,
+    *,
+    hints: Sequence[Any] | None = None,
+    hint_image: Sequence[Any] | None = None,
+) -> list[Any]:
+    """Step 2: colorize decoded images in one batch; an image that fails is retried alone,
+    so one bad image costs only its own result.
+
+    Args:
+        colorizer: A :class:`pixcolor.Colorizer`.
+        loaded: The decoded images.
+        render_size: Resolution the network sees (``None``: the model's own).
+        saturation: Chroma factor.
+        hints: One entry per image: its colour hints, or ``None`` for none.
+        hint_image: One entry per image: its RGBA hint image, or ``None`` for none.
+
+    Returns:
+        One entry per image: its output (a PIL image for files), or the exception that
+        colorizing it raised.
+    """
+    if not loaded:
+        return []
+    kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
+    per_image: list[dict[str, Any]] = [{} for _ in loaded]
+    if hints is not None:
+        kwargs["hints"] = list(hints)
+        for one, these in zip(per_image, hints, strict=True):
+            one["hints"] = these
+    if hint_image is not None:
+        kwargs["hint_image"] = list(hint_image)
+        for one, image in zip(per_image, hint_image, strict=True):
+            one["hint_image"] = image
+    try:
+        return list(colorizer.colorize(list(loaded), batch_size=len(loaded), **kwargs))
+    except Exception:  # find the image at fault: colorize them one by one
+        outputs: list[Any] = []
+        for item, one in zip(loaded, per_image, strict=True):
+            try:
+                one.update(render_size=render_size, saturation=saturation)
+                outputs.append(colorizer.colorize(item, **one))
+            except Exception as err:
+                outputs.append(err)
+        return outputs
+
+
+def encode_file(image: Any, path: Path, like: LoadedImage, overwrite: bool = False) -> Path:
+    """Step 3: write ``image`` to ``path`` atomically in the format and with the metadata of
+    its source ``like`` (:func:`pixcolor.images.save_image`), creating folders.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is false.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return images.save_image(image, path, like=like, overwrite=overwrite)
 
 
 def _hints_per_file(
@@ -223,3 +295,125 @@ def _hints_per_file(
 
 def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
+
+
+class _Pipeline:
+    """A decoding thread ahead of the caller, an encoding thread behind it, and the
+    bound on what is in flight between them (see the module docstring)."""
+
+    def __init__(
+        self,
+        todo: list[tuple[Path, Path]],
+        max_photos: int,
+        overwrite: bool,
+        report: BatchReport,
+        bar: Any,
+    ) -> None:
+        self._todo, self._max_photos, self._overwrite = todo, max_photos, overwrite
+        self._report, self._bar = report, bar
+        self._decoded: queue.Queue[Any] = queue.Queue()
+        self._encoded: queue.Queue[Any] = queue.Queue()
+        self._room = threading.Condition()
+        self._photos = self._pixels = 0
+        self._stopped = threading.Event()
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._decode,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._encode,), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def batches(self, size: int) -> Iterator[list[tuple[Path, Path, Any]]]:
+        """Batches of up to ``size`` decoded files ``(src, dst, LoadedImage or reason)``:
+        the first waited for, the rest whatever is ready (waiting for a full batch could
+        wait for memory that only this batch's encoding frees)."""
+        while True:
+            first = self._decoded.get()
+            if first is _END:
+                return
+            batch, done = [first], False
+            while len(batch) < size and not done:
+                try:
+                    item = self._decoded.get_nowait()
+                except queue.Empty:
+                    break
+                done = item is _END
+                if not done:
+                    batch.append(item)
+            yield batch
+            if done:
+                return
+
+    def encode(self, src: Path, dst: Path, item: Any, result: Any) -> None:
+        self._encoded.put((src, dst, item, result))
+
+    def finish(self) -> None:
+        """Wait until everything is written; re-raise what a thread raised."""
+        self._encoded.put(_END)
+        self._threads[1].join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._room:
+            self._room.notify_all()
+
+    def _guard(self, body: Any) -> None:
+        try:
+            body()
+        except BaseException as err:  # re-raised by finish()
+            self._error = err
+            self.stop()
+        finally:
+            if body == self._decode:
+                self._decoded.put(_END)
+
+    def _decode(self) -> None:
+        for src, dst in self._todo:
+            with self._room:
+                while (
+                    not self._stopped.is_set()
+                    and self._photos
+                    and (self._photos >= self._max_photos or self._pixels >= MAX_IN_FLIGHT_PIXELS)
+                ):
+                    self._room.wait()
+                if self._stopped.is_set():
+                    return
+            try:
+                item: Any = decode_file(src)
+                pixels = item.size[0] * item.size[1]
+            except Exception as err:  # one bad file never stops the run
+                item, pixels = str(err), 0
+            with self._room:
+                self._photos += 1
+                self._pixels += pixels
+            self._decoded.put((src, dst, item))
+            del item
+
+    def _encode(self) -> None:
+        report = self._report
+        while not self._stopped.is_set():
+            entry = self._encoded.get()
+            if entry is _END:
+                return
+            src, dst, item, result = entry
+            del entry
+            if not isinstance(item, LoadedImage):
+                report.failed[src] = item
+            elif isinstance(result, BaseException):
+                report.failed[src] = str(result)
+            else:
+                try:
+                    encode_file(result, dst, item, self._overwrite)
+                    report.written.append(dst)
+                except Exception as err:
+                    report.failed[src] = f"cannot write {dst}: {err}"
+            pixels = item.size[0] * item.size[1] if isinstance(item, LoadedImage) else 0
+            del item, result
+            with self._room:
+                self._photos -= 1
+                self._pixels -= pixels
+                self._room.notify_all()
+            self._bar.update(1)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS, RENDER_SIZE_HELP
+from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -54,8 +54,7 @@ def add_parser(sub: Any) -> None:
         help="an RGBA image of the input's size whose opaque pixels are painted colour hints "
         "(one input)",
     )
-    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_network_options(p)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
@@ -67,13 +66,12 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixcolor.batch import colorize_files
-    from pixcolor.colorizer import Colorizer
     from pixcolor.hints import load_hints
 
     hints = load_hints(args.hints) if args.hints else None
     if args.hint_image and not os.path.isfile(args.hint_image):
         raise FileNotFoundError(f"--hint-image {args.hint_image!r} does not exist")
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
+    colorizer = colorizer_from_args(args.model, args)
     report = colorize_files(
         colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
         render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,
