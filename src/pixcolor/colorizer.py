@@ -280,13 +280,19 @@ class Colorizer:
         requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
         hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
-        small = _batch([self._shrink(item.pixels, render_size) for item in chunk])
+        # Each photo's network input and colour offsets are computed on its own (only the
+        # network runs batched): a gray photo keeps the exact gray lookup table beside colour
+        # photos, whatever batch it lands in.
+        smalls = [self._shrink(item.pixels, render_size) for item in chunk]
         planes = None
         if self.network.hint_channels and hint_sets is not None:
             config = self.generator.config
             planes = hint_planes_batch(hint_sets, render_size, config.ab_scale)
-        ab = self._predict_ab(small, planes) * saturation
-        offsets = list(_fullres.chroma_offsets(small, ab).split(1))
+        ab = self._predict_ab(smalls, planes) * saturation
+        offsets = [
+            _fullres.chroma_offsets(small, ab[index : index + 1])
+            for index, small in enumerate(smalls)
+        ]
         if hint_sets is not None and not self.network.hint_channels:
             # A model without hint channels follows hints model-free: the hints' residuals
             # spread along the photo's edges on the working grid (its aspect ratio), and
@@ -299,11 +305,14 @@ class Colorizer:
                     offsets[index] = _fullres.chroma_offsets(shrunk, spread[index])
         return [self._full_resolution(item, offsets[i][0]) for i, item in enumerate(chunk)]
 
-    def _predict_ab(self, small: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs ``(B, 3, r, r)`` (and a
-        hint model's hint planes ``(B, hint_channels, r, r)``)."""
+    def _predict_ab(
+        self, smalls: list[torch.Tensor], hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs (each ``(1, 3, r, r)``),
+        run as one batch (and a hint model's hint planes ``(B, hint_channels, r, r)``)."""
         config = self.generator.config
-        pred = self.network(self._network_input(small), hints)
+        batch = torch.cat([self._network_input(small) for small in smalls])
+        pred = self.network(batch, hints)
         return lab.denormalize_ab(pred, config.ab_scale)
 
     def _network_input(self, small: torch.Tensor) -> torch.Tensor:
@@ -378,15 +387,6 @@ def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator
             chunk, pixels = [], 0
     if chunk:
         yield chunk
-
-
-def _batch(smalls: list[torch.Tensor]) -> torch.Tensor:
-    """Shrunk inputs as one batch: uint8 if all are, else float in ``[0, 1]``."""
-    if len(smalls) == 1:
-        return smalls[0]  # a gray input stays one plane expanded
-    if any(s.dtype != torch.uint8 for s in smalls):
-        smalls = [s.float().div_(255.0) if s.dtype == torch.uint8 else s for s in smalls]
-    return torch.cat(smalls)
 
 
 def _is_8bit_plane(planes: torch.Tensor) -> bool:
