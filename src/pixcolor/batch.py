@@ -9,19 +9,20 @@ the files that failed instead of stopping at the first.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pixcolor import images
+from pixcolor import _storage
+from pixcolor._report import ReportLog
+from pixcolor._storage import Location, RemotePath
 from pixcolor.data import IMAGE_EXTENSIONS
+from pixcolor.images import LoadedImage
 
-__all__ = ["BatchReport", "colorize_files", "plan_outputs"]
+__all__ = ["BatchReport", "colorize_batch", "colorize_files", "plan_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ class BatchReport:
     """What :func:`colorize_files` did: ``written``, ``skipped`` (output existed) and
     ``failed`` (input path -> reason)."""
 
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: dict[Path, str] = field(default_factory=dict)
+    written: list[Location] = field(default_factory=list)
+    skipped: list[Location] = field(default_factory=list)
+    failed: dict[Location, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line per outcome, e.g. ``"3 written, 1 skipped (exists), 1 failed"``."""
@@ -46,40 +47,39 @@ class BatchReport:
 
 
 def plan_outputs(
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     recursive: bool = False,
-) -> list[tuple[Path, Path]]:
+) -> list[tuple[Location, Location]]:
     """Pair every input image with its output path.
 
     A file ``a/b.jpg`` goes to ``OUTPUT/b.jpg``; a folder ``a`` puts ``a/x/c.png`` at
     ``OUTPUT/a/x/c.png`` (subfolders only with ``recursive``); a glob pattern is expanded.
+    Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are planned as
+    :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
 
     Raises:
         FileNotFoundError: If an input matches nothing.
         ValueError: If an output would overwrite an input, or two inputs map to one output.
     """
-    out_root = Path(output)
-    pairs: list[tuple[Path, Path]] = []
+    out_root = _storage.location(output)
+    pairs: list[tuple[Location, Location]] = []
     for raw in inputs:
-        path = Path(raw)
+        path = _storage.location(raw)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in path.glob(pattern) if p.is_file() and _is_image_name(p))
-            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]
+            found = sorted(p for p in _storage.files_in(path, recursive) if _is_image_name(p))
+            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]  # type: ignore[arg-type]
         elif path.exists():
             pairs.append((path, out_root / path.name))
-        elif glob.has_magic(str(raw)):
-            matches = sorted(
-                Path(p) for p in glob.glob(str(raw), recursive=recursive) if Path(p).is_file()
-            )
+        elif _storage.has_magic(str(raw)):
+            matches = _storage.glob_files(str(raw), recursive)
             if not matches:
                 raise FileNotFoundError(f"no file matches {str(raw)!r}")
             pairs += [(p, out_root / p.name) for p in matches]
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
-    seen: dict[Path, Path] = {}
+    seen: dict[Location, Location] = {}
     for src, dst in pairs:
         target = dst.resolve()
         if target in sources:
@@ -96,8 +96,8 @@ def plan_outputs(
 
 def colorize_files(
     colorizer: object,
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     *,
     recursive: bool = False,
     overwrite: bool = False,
@@ -105,13 +105,14 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    report_path: str | os.PathLike[str] | RemotePath | None = None,
 ) -> BatchReport:
     """Colorize every input image into ``output``; see the module docstring.
 
     Args:
         colorizer: A :class:`pixcolor.Colorizer`.
-        inputs: Files, folders and glob patterns.
-        output: Output folder (created).
+        inputs: Files, folders and glob patterns (local, or fsspec URIs).
+        output: Output folder (created; local, or an fsspec URI).
         recursive: Descend into subfolders of folder inputs (and ``**`` in globs).
         overwrite: Replace existing outputs instead of skipping them (inputs are never
             overwritten).
@@ -119,54 +120,84 @@ def colorize_files(
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward.
         progress: Show a tqdm bar.
+        report_path: Where to write a JSON Lines report of every file (local or URI;
+            ``None``: none), one line per file as it is done: ``{"input", "output",
+            "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
 
     Returns:
         A :class:`BatchReport`.
     """
     report = BatchReport()
     todo = []
-    for src, dst in plan_outputs(inputs, output, recursive=recursive):
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-        else:
-            todo.append((src, dst))
-    bar = tqdm(
-        total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
-    )
-    for start in range(0, len(todo), batch_size):
-        loaded = []
-        for src, dst in todo[start : start + batch_size]:
-            try:
-                loaded.append((src, dst, images.load_image(src)))
-            except Exception as err:  # one bad file never stops the run
-                report.failed[src] = str(err)
+    with ReportLog(report_path) as log:
+        for src, dst in plan_outputs(inputs, output, recursive=recursive):
+            if _storage.output_exists(dst) and not overwrite:
+                report.skipped.append(dst)
+                log.write(src, dst, "skipped", "output exists")
+            else:
+                todo.append((src, dst))
+        bar = tqdm(
+            total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
+        )
+        for start in range(0, len(todo), batch_size):
+            pairs = todo[start : start + batch_size]
+            for (src, dst), error in zip(pairs, colorize_batch(colorizer, pairs, overwrite=overwrite,
+                                         render_size=render_size, saturation=saturation), strict=True):  # fmt: skip
                 bar.update(1)
-        if not loaded:
-            continue
-        kwargs = {"render_size": render_size, "saturation": saturation}
-        try:
-            outs = colorizer.colorize([item for _, _, item in loaded], **kwargs)  # type: ignore[attr-defined]
-        except Exception:  # find the image at fault: colorize them one by one
-            outs = []
-            for src, _, item in loaded:
-                try:
-                    outs.append(colorizer.colorize(item, **kwargs))  # type: ignore[attr-defined]
-                except Exception as err:
-                    report.failed[src] = str(err)
-                    outs.append(None)
-        for (src, dst, item), image in zip(loaded, outs, strict=True):
-            bar.update(1)
-            if image is None:
-                continue
-            try:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                images.save_image(image, dst, like=item, overwrite=overwrite)
-                report.written.append(dst)
-            except Exception as err:
-                report.failed[src] = f"cannot write {dst}: {err}"
-    bar.close()
+                if error is None:
+                    report.written.append(dst)
+                else:
+                    report.failed[src] = error
+                log.write(src, dst, "failed" if error else "written", error)
+        bar.close()
     return report
 
 
-def _is_image_name(path: Path) -> bool:
+def colorize_batch(
+    colorizer: object,
+    pairs: Sequence[tuple[Location, Location]],
+    *,
+    overwrite: bool = False,
+    render_size: int | None = None,
+    saturation: float = 1.0,
+) -> list[str | None]:
+    """Decode, colorize (one network batch) and write ``(input, output)`` pairs: the step
+    that every engine of :func:`colorize_files` runs, so that they write the same bytes.
+
+    Returns:
+        For each pair, ``None`` if its output was written, else why it failed (a bad file
+        fails alone: the others are still written).
+    """
+    errors: list[str | None] = [None] * len(pairs)
+    loaded: list[tuple[int, LoadedImage]] = []
+    for index, (src, _) in enumerate(pairs):
+        try:
+            loaded.append((index, _storage.read_image(src)))
+        except Exception as err:  # one bad file never stops the run
+            errors[index] = str(err)
+    if not loaded:
+        return errors
+    kwargs = {"render_size": render_size, "saturation": saturation}
+    try:
+        outs = colorizer.colorize([item for _, item in loaded], **kwargs)  # type: ignore[attr-defined]
+    except Exception:  # find the image at fault: colorize them one by one
+        outs = []
+        for index, item in loaded:
+            try:
+                outs.append(colorizer.colorize(item, **kwargs))  # type: ignore[attr-defined]
+            except Exception as err:
+                errors[index] = str(err)
+                outs.append(None)
+    for (index, item), image in zip(loaded, outs, strict=True):
+        if image is None:
+            continue
+        dst = pairs[index][1]
+        try:
+            _storage.write_image(image, dst, like=item, overwrite=overwrite)
+        except Exception as err:
+            errors[index] = f"cannot write {dst}: {err}"
+    return errors
+
+
+def _is_image_name(path: Location) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
