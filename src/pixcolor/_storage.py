@@ -237,6 +237,8 @@ def remove_temporaries(targets: Iterable[Location]) -> int:
     is writing these outputs."""
     by_folder: dict[Location, set[str]] = {}
     for target in targets:
+        if isinstance(target, RemotePath) and _protocol(target.fs) in _OBJECT_STORES:
+            continue  # written in one request, never through a temporary object
         by_folder.setdefault(target.parent, set()).add(target.name)
     removed = 0
     for folder, names in by_folder.items():

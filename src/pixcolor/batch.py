@@ -128,14 +128,8 @@ def colorize_files(
         A :class:`BatchReport`.
     """
     report = BatchReport()
-    todo = []
     with ReportLog(report_path) as log:
-        for src, dst in plan_outputs(inputs, output, recursive=recursive):
-            if _storage.output_exists(dst) and not overwrite:
-                report.skipped.append(dst)
-                log.write(src, dst, "skipped", "output exists")
-            else:
-                todo.append((src, dst))
+        todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
         bar = tqdm(
             total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
         )
@@ -197,6 +191,26 @@ def colorize_batch(
         except Exception as err:
             errors[index] = f"cannot write {dst}: {err}"
     return errors
+
+
+def _plan_pending(
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
+    recursive: bool,
+    overwrite: bool,
+    report: BatchReport,
+    log: ReportLog,
+) -> list[tuple[Location, Location]]:
+    """:func:`plan_outputs` less the outputs that exist (recorded as skipped), unless
+    ``overwrite``: what every engine has to do."""
+    todo = []
+    for src, dst in plan_outputs(inputs, output, recursive=recursive):
+        if _storage.output_exists(dst) and not overwrite:
+            report.skipped.append(dst)
+            log.write(src, dst, "skipped", "output exists")
+        else:
+            todo.append((src, dst))
+    return todo
 
 
 def _is_image_name(path: Location) -> bool:
