@@ -128,8 +128,7 @@ def colorize_files(
         todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
         if not todo:
             return report
-        worker_options = {
-            "weights": weights,
+        worker_options: dict[str, Any] = {
             "device": device or ("cuda" if gpus_per_worker else "cpu"),
             "precision": precision,
             "colorizer_kwargs": colorizer_kwargs,
@@ -139,6 +138,9 @@ def colorize_files(
             "saturation": saturation,
         }
         with _ray_session(ray, address):
+            # In the object store once (the driver holds the reference for the whole job,
+            # so restarted actors find it), not pickled into every actor's constructor.
+            worker_options["weights"] = ray.put(weights)
             workers, cpus = _pool_size(ray, workers, cpus_per_worker, gpus_per_worker)
             logger.info("colorizing %d photos on %d Ray workers", len(todo), workers)
             results = _run(ray, todo, worker_options, batch_size, workers, cpus, gpus_per_worker)
@@ -158,7 +160,7 @@ class _ColorizeWorker:
         from pixcolor.models import UNetGenerator
 
         torch.set_num_threads(options["threads"])
-        config, blob = options["weights"]
+        config, blob = _fetch(options["weights"])
         generator = UNetGenerator.from_config(config)
         generator.load_state_dict(safetensors.torch.load(blob), strict=True)
         self.colorizer = Colorizer(
@@ -369,6 +371,15 @@ def _check_options(
     for name, value, ok, accepted in checks:
         if not ok or isinstance(value, bool):
             raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+def _fetch(weights: Any) -> tuple[dict[str, Any], bytes]:
+    """The ``(config, safetensors bytes)`` the driver put in Ray's object store."""
+    if isinstance(weights, tuple):
+        return weights
+    import ray
+
+    return ray.get(weights)
 
 
 def _portable(path: Location) -> str:
