@@ -212,6 +212,7 @@ def _run(
         for index, (src, dst) in enumerate(todo)
     ]
     blocks = min(math.ceil(len(rows) / batch_size), _MAX_BLOCKS)
+    workers = min(workers, blocks)  # an actor without a block would only load a model
     with _quiet_ray_data(ray):
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             _ColorizeWorker,
