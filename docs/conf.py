@@ -154,4 +154,5 @@ pixcolor_public_modules = [
     "pixcolor.export",
     "pixcolor.errors",
     "pixcolor.cli",
+    "pixcolor.app",
 ]

@@ -327,3 +327,100 @@ class TestHintModels:
         gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3)
         with pytest.raises(ValueError, match=r"hints must have shape \(1, 3, 64, 64\)"):
             gen(torch.zeros(1, 1, 64, 64), torch.zeros(shape))
+
+
+class TestHintSpread:
+    """``hint_spread=True``: the push-pull spread of the hints as five more input planes."""
+
+    def test_spread_values(self) -> None:
+        from pixcolor.models.hint_spread import pyramid_spread
+
+        planes = torch.zeros(2, 3, 64, 64)
+        planes[0, :, 8, 8] = torch.tensor([0.5, -0.5, 1.0])
+        planes[0, :, 56, 56] = torch.tensor([-0.3, 0.1, 1.0])
+        out = pyramid_spread(planes)
+        assert out.shape == (2, 5, 64, 64)
+        torch.testing.assert_close(out[0, :2, 8, 8], torch.tensor([0.5, -0.5]))  # exact at hints
+        torch.testing.assert_close(out[0, :2, 56, 56], torch.tensor([-0.3, 0.1]))
+        torch.testing.assert_close(out[0, :2, 4, 12], torch.tensor([0.5, -0.5]), atol=0.05, rtol=0)
+        between = out[0, :2, 32, 32]  # halfway: a blend of both
+        assert -0.3 < between[0] < 0.5 and -0.5 < between[1] < 0.1
+        assert out[1].abs().sum() == 0  # no hints: nothing
+        support = out[0, 2:, 8, 8]
+        assert support[0] > 0.2 and (support[:-1] <= support[1:] + 1e-6).all()  # wider: more
+        assert out[0, 2:].min() >= 0 and out[0, 2:].max() <= 1
+
+    def test_spread_stops_at_edges_with_lightness(self) -> None:
+        """With the lightness, each of two flat regions keeps its own hint's colour."""
+        from pixcolor.models.hint_spread import pyramid_spread
+
+        lightness = torch.full((1, 1, 64, 64), 0.2)
+        lightness[..., 40:] = 0.8  # an edge at column 40
+        planes = torch.zeros(1, 3, 64, 64)
+        planes[0, :, 10, 5] = torch.tensor([0.5, 0.0, 1.0])
+        planes[0, :, 50, 60] = torch.tensor([-0.5, 0.0, 1.0])
+        aware = pyramid_spread(planes, 6, lightness)[0, 0]
+        blind = pyramid_spread(planes, 6)[0, 0]
+        # the colour changes at the edge (within the 4-px cells left unsmoothed)
+        assert aware[:, :34].min() > 0.3 and aware[:, 46:].max() < -0.3
+        assert blind[:, :34].min() < 0 and blind[:, 46:].max() > 0  # without L: no edge
+        torch.testing.assert_close(aware[10, 5], torch.tensor(0.5))
+
+    def test_export_form_gives_the_same_spread(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """While exporting, the sweeps run as convolutions: the same numbers as the slices."""
+        from pixcolor.models.hint_spread import pyramid_spread
+
+        torch.manual_seed(0)
+        lightness = torch.rand(2, 1, 32, 48)
+        planes = torch.zeros(2, 3, 32, 48)
+        planes[:, :, ::7, ::9] = torch.tensor([0.4, -0.3, 1.0]).view(3, 1, 1)
+        planes[1, :2] += torch.randn(2, 32, 48) * planes[1, 2]
+        eager = pyramid_spread(planes, 4, lightness)
+        monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+        exporting = pyramid_spread(planes, 4, lightness)
+        assert eager[:, :2].abs().max() > 0.1  # something was spread
+        torch.testing.assert_close(exporting, eager, rtol=0, atol=1e-6)
+
+    def test_model_with_spread(self, tmp_path) -> None:
+        torch.manual_seed(0)
+        gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_spread=True).eval()
+        assert gen.net.down[0][0].weight.shape[1] == 1 + 3 + 5
+        lightness, hints = torch.randn(2, 1, 64, 64), _some_hints(2, 64)
+        with torch.no_grad():
+            out = gen(lightness, hints)
+            torch.testing.assert_close(gen(lightness), gen(lightness, torch.zeros_like(hints)))
+        gen.save_pretrained(tmp_path)
+        loaded = UNetGenerator.from_pretrained(tmp_path).eval()
+        assert loaded.config.hint_spread
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(lightness, hints), out)
+
+    def test_widened_with_spread_starts_as_the_automatic_model(self) -> None:
+        torch.manual_seed(0)
+        auto = UNetGenerator(**HINT_TINY["resnet18"]).eval()
+        hinted = auto.with_hint_channels(hint_spread=True)
+        lightness = torch.randn(1, 1, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(hinted(lightness, _some_hints(1, 64)), auto(lightness))
+
+    def test_spread_needs_hint_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"hint_spread=True needs a hint model"):
+            UNetConfig(hint_spread=True)
+
+    def test_residual_meets_every_hint(self) -> None:
+        """hint_residual: the output equals the hint at every hinted pixel, whatever the net."""
+        torch.manual_seed(0)
+        gen = UNetGenerator(**HINT_TINY["pix2pix"], hint_channels=3, hint_residual=True).eval()
+        lightness, hints = torch.randn(2, 1, 64, 64), _some_hints(2, 64)
+        with torch.no_grad():
+            out = gen(lightness, hints)
+            plain = gen(lightness)
+        mask = hints[:, 2:3].expand(-1, 2, -1, -1) > 0
+        torch.testing.assert_close(out[mask], hints[:, :2][mask], atol=1e-5, rtol=0)
+        assert (out - plain).abs().amax(dim=(1, 2, 3)).min() > 1e-3  # and spreads beyond them
+        with torch.no_grad():
+            torch.testing.assert_close(gen(lightness, torch.zeros_like(hints)), plain)
+
+    def test_residual_needs_hint_channels(self) -> None:
+        with pytest.raises(ValueError, match=r"hint_residual=True needs a hint model"):
+            UNetConfig(hint_residual=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pixcolor import images, lab
+from pixcolor import hints, images, lab, spread
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
@@ -21,6 +21,7 @@ from pixcolor.errors import (
     NoImagesError,
     PixcolorError,
 )
+from pixcolor.hints import Hint, load_hints
 from pixcolor.models import (
     PatchDiscriminator,
     PatchDiscriminatorConfig,
@@ -36,6 +37,7 @@ __all__ = [
     "CheckpointError",
     "Colorizer",
     "DiskSpaceError",
+    "Hint",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -51,8 +53,11 @@ __all__ = [
     "UNetGenerator",
     "__version__",
     "convert_fastai",
+    "hints",
     "images",
     "lab",
+    "load_hints",
     "prepare_batch",
     "split_files",
+    "spread",
 ]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -106,6 +108,8 @@ def colorize_files(
     batch_size: int = 4,
     progress: bool = True,
     report_path: str | os.PathLike[str] | RemotePath | None = None,
+    hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
+    hint_image: Any = None,
 ) -> BatchReport:
     """Colorize every input image into ``output``; see the module docstring.
 
@@ -123,11 +127,22 @@ def colorize_files(
         report_path: Where to write a JSON Lines report of every file (local or URI;
             ``None``: none), one line per file as it is done: ``{"input", "output",
             "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
+        hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
+            are one image, or a mapping from file name (or path) to a list, for several.
+        hint_image: An RGBA image of painted hints (path or image); one input only.
 
     Returns:
         A :class:`BatchReport`.
+
+    Raises:
+        ValueError: If a list of hints or a hint image is given for several inputs, or a
+            mapping names a file that is not among the inputs or matches several.
     """
     report = BatchReport()
+    per_file: dict[Location, tuple[Any, Any]] = {}
+    if hints is not None or hint_image is not None:
+        sources = [src for src, _ in plan_outputs(inputs, output, recursive=recursive)]
+        per_file = _hints_per_file(sources, hints, hint_image)
     with ReportLog(report_path) as log:
         todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
         bar = tqdm(
@@ -136,7 +151,8 @@ def colorize_files(
         for start in range(0, len(todo), batch_size):
             pairs = todo[start : start + batch_size]
             for (src, dst), error in zip(pairs, colorize_batch(colorizer, pairs, overwrite=overwrite,
-                                         render_size=render_size, saturation=saturation), strict=True):  # fmt: skip
+                                         render_size=render_size, saturation=saturation,
+                                         hints=per_file), strict=True):  # fmt: skip
                 bar.update(1)
                 if error is None:
                     report.written.append(dst)
@@ -154,9 +170,11 @@ def colorize_batch(
     overwrite: bool = False,
     render_size: int | None = None,
     saturation: float = 1.0,
+    hints: Mapping[Location, tuple[Any, Any]] | None = None,
 ) -> list[str | None]:
     """Decode, colorize (one network batch) and write ``(input, output)`` pairs: the step
     that every engine of :func:`colorize_files` runs, so that they write the same bytes.
+    ``hints`` maps an input to its ``(hints, hint_image)``, if it has any.
 
     Returns:
         For each pair, ``None`` if its output was written, else why it failed (a bad file
@@ -171,14 +189,20 @@ def colorize_batch(
             errors[index] = str(err)
     if not loaded:
         return errors
-    kwargs = {"render_size": render_size, "saturation": saturation}
+    kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
+    if hints:
+        given = [hints.get(pairs[index][0], (None, None)) for index, _ in loaded]
+        kwargs["hints"], kwargs["hint_image"] = [h for h, _ in given], [i for _, i in given]
     try:
         outs = colorizer.colorize([item for _, item in loaded], **kwargs)  # type: ignore[attr-defined]
     except Exception:  # find the image at fault: colorize them one by one
         outs = []
         for index, item in loaded:
+            one = dict(kwargs)
+            if hints:
+                one["hints"], one["hint_image"] = hints.get(pairs[index][0], (None, None))
             try:
-                outs.append(colorizer.colorize(item, **kwargs))  # type: ignore[attr-defined]
+                outs.append(colorizer.colorize(item, **one))  # type: ignore[attr-defined]
             except Exception as err:
                 errors[index] = str(err)
                 outs.append(None)
@@ -211,6 +235,41 @@ def _plan_pending(
         else:
             todo.append((src, dst))
     return todo
+
+
+def _hints_per_file(
+    sources: list[Location], hints: Any, hint_image: Any
+) -> dict[Location, tuple[Any, Any]]:
+    """``{input: (hints, hint_image)}`` for the inputs that have any."""
+    if hints is None and hint_image is None:
+        return {}
+    several = len(sources) != 1
+    if hint_image is not None and several:
+        raise ValueError(
+            f"a hint image belongs to one input image, but the inputs hold {len(sources)} images"
+        )
+    if hints is None or not isinstance(hints, Mapping):
+        if several:
+            raise ValueError(
+                f"a list of hints belongs to one image, but the inputs hold {len(sources)} "
+                'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
+            )
+        return {sources[0]: (hints, hint_image)} if sources else {}
+    out: dict[Location, tuple[Any, Any]] = {}
+    resolved = {src.resolve(): src for src in sources}
+    for key, these in hints.items():
+        found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
+        if not found:  # a bare file name
+            found = [src for src in sources if src.name == key]
+        if not found:
+            raise ValueError(f"the hints name {key!r}, which is not among the input images")
+        if len(found) > 1:
+            names = ", ".join(repr(str(p)) for p in found)
+            raise ValueError(
+                f"the hints name {key!r}, which matches several inputs ({names}); use its path"
+            )
+        out[found[0]] = (these, hint_image)
+    return out
 
 
 def _is_image_name(path: Location) -> bool:

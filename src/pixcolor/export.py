@@ -53,7 +53,7 @@ def export_onnx(
     model: UNetGenerator,
     path: str | os.PathLike[str],
     *,
-    opset: int = 17,
+    opset: int | None = None,
     dynamic: bool = True,
     input_size: tuple[int, int] = (256, 256),
     overwrite: bool = False,
@@ -68,8 +68,9 @@ def export_onnx(
         model: The generator.
         path: File to write, usually ``*.onnx``.
         opset: ONNX opset. The exporter builds opset 18 and converts the graph to the one
-            asked for (17 by default, readable by onnxruntime >= 1.12; with PyTorch 2.14,
-            16 and up work).
+            asked for (with PyTorch 2.14, 16 and up work). ``None``: 17 (readable by
+            onnxruntime >= 1.12), except for hint models with ``hint_spread``, whose
+            edge-replicating ``Pad`` has no opset-17 form: 18 (onnxruntime >= 1.14).
         dynamic: Dynamic batch, height and width (named ``batch``, ``{s}*height`` and
             ``{s}*width``, ``s`` the stride). If false, the graph is fixed to batch 1 and
             ``input_size``.
@@ -103,6 +104,9 @@ def export_onnx(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
     _require("onnx", "onnxscript")
+    if opset is None:
+        spreads = model.config.hint_spread or model.config.hint_residual
+        opset = 18 if model.config.hint_channels and spreads else 17
 
     parameter = next(model.parameters())
     dynamic_shapes = None
