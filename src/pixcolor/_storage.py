@@ -124,8 +124,9 @@ def location(value: str | os.PathLike[str] | RemotePath) -> Location:
     """A :class:`~pathlib.Path` for local paths and ``file://`` URIs, else a :class:`RemotePath`.
 
     Example:
-        >>> location("file:///tmp/photos"), location("gs://b/photos")
-        (PosixPath('/tmp/photos'), RemotePath(uri='gs://b/photos'))
+        >>> local, remote = location("file:///tmp/photos"), location("gs://b/photos")
+        >>> isinstance(local, Path), str(local), remote
+        (True, '/tmp/photos', RemotePath(uri='gs://b/photos'))
     """
     if isinstance(value, (Path, RemotePath)):
         return value
