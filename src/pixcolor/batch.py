@@ -19,7 +19,6 @@ so the threads share the cores.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import queue
@@ -31,13 +30,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from pixcolor import images
+from pixcolor import _storage
+from pixcolor._report import ReportLog
+from pixcolor._storage import Location, RemotePath
 from pixcolor.data import IMAGE_EXTENSIONS
 from pixcolor.images import LoadedImage
 
 __all__ = [
-    "MAX_IN_FLIGHT_PIXELS", "BatchReport", "colorize_files", "colorize_loaded", "decode_file",
-    "encode_file", "plan_outputs",
+    "MAX_IN_FLIGHT_PIXELS", "BatchReport", "colorize_batch", "colorize_files", "colorize_loaded",
+    "decode_file", "encode_file", "plan_outputs",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ class BatchReport:
     """What :func:`colorize_files` did: ``written``, ``skipped`` (output existed) and
     ``failed`` (input path -> reason)."""
 
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: dict[Path, str] = field(default_factory=dict)
+    written: list[Location] = field(default_factory=list)
+    skipped: list[Location] = field(default_factory=list)
+    failed: dict[Location, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line per outcome, e.g. ``"3 written, 1 skipped (exists), 1 failed"``."""
@@ -66,40 +67,39 @@ class BatchReport:
 
 
 def plan_outputs(
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     recursive: bool = False,
-) -> list[tuple[Path, Path]]:
+) -> list[tuple[Location, Location]]:
     """Pair every input image with its output path.
 
     A file ``a/b.jpg`` goes to ``OUTPUT/b.jpg``; a folder ``a`` puts ``a/x/c.png`` at
     ``OUTPUT/a/x/c.png`` (subfolders only with ``recursive``); a glob pattern is expanded.
+    Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are planned as
+    :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
 
     Raises:
         FileNotFoundError: If an input matches nothing.
         ValueError: If an output would overwrite an input, or two inputs map to one output.
     """
-    out_root = Path(output)
-    pairs: list[tuple[Path, Path]] = []
+    out_root = _storage.location(output)
+    pairs: list[tuple[Location, Location]] = []
     for raw in inputs:
-        path = Path(raw)
+        path = _storage.location(raw)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in path.glob(pattern) if p.is_file() and _is_image_name(p))
-            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]
+            found = sorted(p for p in _storage.files_in(path, recursive) if _is_image_name(p))
+            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]  # type: ignore[arg-type]
         elif path.exists():
             pairs.append((path, out_root / path.name))
-        elif glob.has_magic(str(raw)):
-            matches = sorted(
-                Path(p) for p in glob.glob(str(raw), recursive=recursive) if Path(p).is_file()
-            )
+        elif _storage.has_magic(str(raw)):
+            matches = _storage.glob_files(str(raw), recursive)
             if not matches:
                 raise FileNotFoundError(f"no file matches {str(raw)!r}")
             pairs += [(p, out_root / p.name) for p in matches]
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
-    seen: dict[Path, Path] = {}
+    seen: dict[Location, Location] = {}
     for src, dst in pairs:
         target = dst.resolve()
         if target in sources:
@@ -116,8 +116,8 @@ def plan_outputs(
 
 def colorize_files(
     colorizer: Any,
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     *,
     recursive: bool = False,
     overwrite: bool = False,
@@ -125,6 +125,7 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    report_path: str | os.PathLike[str] | RemotePath | None = None,
     hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
     hint_image: Any = None,
 ) -> BatchReport:
@@ -132,8 +133,8 @@ def colorize_files(
 
     Args:
         colorizer: A :class:`pixcolor.Colorizer`.
-        inputs: Files, folders and glob patterns.
-        output: Output folder (created).
+        inputs: Files, folders and glob patterns (local, or fsspec URIs).
+        output: Output folder (created; local, or an fsspec URI).
         recursive: Descend into subfolders of folder inputs (and ``**`` in globs).
         overwrite: Replace existing outputs instead of skipping them (inputs are never
             overwritten).
@@ -141,6 +142,9 @@ def colorize_files(
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward at most.
         progress: Show a tqdm bar (with photos per second).
+        report_path: Where to write a JSON Lines report of every file (local or URI;
+            ``None``: none), one line per file as it is done: ``{"input", "output",
+            "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.
@@ -153,49 +157,47 @@ def colorize_files(
             mapping names a file that is not among the inputs or matches several.
     """
     report = BatchReport()
-    todo = []
-    pairs = plan_outputs(inputs, output, recursive=recursive)
-    per_file = _hints_per_file([src for src, _ in pairs], hints, hint_image)
-    for src, dst in pairs:
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-        else:
-            todo.append((src, dst))
-    bar = tqdm(
-        total=len(todo), desc="colorize", unit="photo", disable=not progress, dynamic_ncols=True
-    )
-    pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar)
-    try:
-        for batch in pipeline.batches(batch_size):
-            decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
-            loaded = [item for _, item in decoded]
-            hint_kwargs: dict[str, Any] = {}
-            if per_file:
-                hint_kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _ in decoded]
-                hint_kwargs["hint_image"] = [
-                    per_file.get(src, (None, None))[1] for src, _ in decoded
-                ]
-            outputs = iter(
-                colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
-            )
-            for src, dst, item in batch:
-                result = next(outputs) if isinstance(item, LoadedImage) else None
-                pipeline.encode(src, dst, item, result)
-            del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
-        pipeline.finish()
-    finally:
-        pipeline.stop()
+    per_file: dict[Location, tuple[Any, Any]] = {}
+    if hints is not None or hint_image is not None:
+        sources = [src for src, _ in plan_outputs(inputs, output, recursive=recursive)]
+        per_file = _hints_per_file(sources, hints, hint_image)
+    with ReportLog(report_path) as log:
+        todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        bar = tqdm(
+            total=len(todo), desc="colorize", unit="photo", disable=not progress, dynamic_ncols=True
+        )
+        pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar, log)
+        try:
+            for batch in pipeline.batches(batch_size):
+                decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
+                loaded = [item for _, item in decoded]
+                hint_kwargs: dict[str, Any] = {}
+                if per_file:
+                    given = [per_file.get(src, (None, None)) for src, _ in decoded]
+                    hint_kwargs["hints"] = [these for these, _ in given]
+                    hint_kwargs["hint_image"] = [image for _, image in given]
+                outputs = iter(
+                    colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
+                )
+                for src, dst, item in batch:
+                    result = next(outputs) if isinstance(item, LoadedImage) else None
+                    pipeline.encode(src, dst, item, result)
+                del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
+            pipeline.finish()
+        finally:
+            pipeline.stop()
         bar.close()
     return report
 
 
-def decode_file(path: str | os.PathLike[str]) -> LoadedImage:
-    """Step 1 of a file: read and decode it (:func:`pixcolor.images.load_image`).
+def decode_file(path: str | os.PathLike[str] | RemotePath) -> LoadedImage:
+    """Step 1 of a file: read and decode it (:func:`pixcolor.images.load_image`; a local
+    path or an fsspec URI).
 
     Raises:
         ImageError: If it is not a readable image.
     """
-    return images.load_image(Path(path))
+    return _storage.read_image(_storage.location(path))
 
 
 def colorize_loaded(
@@ -247,20 +249,84 @@ def colorize_loaded(
         return outputs
 
 
-def encode_file(image: Any, path: Path, like: LoadedImage, overwrite: bool = False) -> Path:
-    """Step 3: write ``image`` to ``path`` atomically in the format and with the metadata of
-    its source ``like`` (:func:`pixcolor.images.save_image`), creating folders.
+def encode_file(image: Any, path: Location, like: LoadedImage, overwrite: bool = False) -> Location:
+    """Step 3: write ``image`` to ``path`` (a local path or an fsspec location) atomically in
+    the format and with the metadata of its source ``like``
+    (:func:`pixcolor.images.save_image`), creating folders.
 
     Raises:
         FileExistsError: If ``path`` exists and ``overwrite`` is false.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return images.save_image(image, path, like=like, overwrite=overwrite)
+    _storage.write_image(image, path, like=like, overwrite=overwrite)
+    return path
+
+
+def colorize_batch(
+    colorizer: object,
+    pairs: Sequence[tuple[Location, Location]],
+    *,
+    overwrite: bool = False,
+    render_size: int | None = None,
+    saturation: float = 1.0,
+    hints: Mapping[Location, tuple[Any, Any]] | None = None,
+) -> list[str | None]:
+    """Decode, colorize (one network batch) and write ``(input, output)`` pairs: the step
+    that every engine of :func:`colorize_files` runs, so that they write the same bytes.
+    ``hints`` maps an input to its ``(hints, hint_image)``, if it has any.
+
+    Returns:
+        For each pair, ``None`` if its output was written, else why it failed (a bad file
+        fails alone: the others are still written).
+    """
+    errors: list[str | None] = [None] * len(pairs)
+    loaded: list[tuple[int, LoadedImage]] = []
+    for index, (src, _) in enumerate(pairs):
+        try:
+            loaded.append((index, decode_file(src)))
+        except Exception as err:  # one bad file never stops the run
+            errors[index] = str(err)
+    hint_kwargs: dict[str, Any] = {}
+    if hints:
+        given = [hints.get(pairs[index][0], (None, None)) for index, _ in loaded]
+        hint_kwargs["hints"] = [these for these, _ in given]
+        hint_kwargs["hint_image"] = [image for _, image in given]
+    items = [item for _, item in loaded]
+    outputs = colorize_loaded(colorizer, items, render_size, saturation, **hint_kwargs)
+    for (index, item), image in zip(loaded, outputs, strict=True):
+        if isinstance(image, BaseException):
+            errors[index] = str(image)
+            continue
+        dst = pairs[index][1]
+        try:
+            encode_file(image, dst, item, overwrite)
+        except Exception as err:
+            errors[index] = f"cannot write {dst}: {err}"
+    return errors
+
+
+def _plan_pending(
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
+    recursive: bool,
+    overwrite: bool,
+    report: BatchReport,
+    log: ReportLog,
+) -> list[tuple[Location, Location]]:
+    """:func:`plan_outputs` less the outputs that exist (recorded as skipped), unless
+    ``overwrite``: what every engine has to do."""
+    todo = []
+    for src, dst in plan_outputs(inputs, output, recursive=recursive):
+        if _storage.output_exists(dst) and not overwrite:
+            report.skipped.append(dst)
+            log.write(src, dst, "skipped", "output exists")
+        else:
+            todo.append((src, dst))
+    return todo
 
 
 def _hints_per_file(
-    sources: list[Path], hints: Any, hint_image: Any
-) -> dict[Path, tuple[Any, Any]]:
+    sources: list[Location], hints: Any, hint_image: Any
+) -> dict[Location, tuple[Any, Any]]:
     """``{input: (hints, hint_image)}`` for the inputs that have any."""
     if hints is None and hint_image is None:
         return {}
@@ -276,7 +342,7 @@ def _hints_per_file(
                 'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
             )
         return {sources[0]: (hints, hint_image)} if sources else {}
-    out: dict[Path, tuple[Any, Any]] = {}
+    out: dict[Location, tuple[Any, Any]] = {}
     resolved = {src.resolve(): src for src in sources}
     for key, these in hints.items():
         found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
@@ -293,7 +359,7 @@ def _hints_per_file(
     return out
 
 
-def _is_image_name(path: Path) -> bool:
+def _is_image_name(path: Location) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
 
 
@@ -303,14 +369,15 @@ class _Pipeline:
 
     def __init__(
         self,
-        todo: list[tuple[Path, Path]],
+        todo: list[tuple[Location, Location]],
         max_photos: int,
         overwrite: bool,
         report: BatchReport,
         bar: Any,
+        log: ReportLog,
     ) -> None:
         self._todo, self._max_photos, self._overwrite = todo, max_photos, overwrite
-        self._report, self._bar = report, bar
+        self._report, self._bar, self._log = report, bar, log
         self._decoded: queue.Queue[Any] = queue.Queue()
         self._encoded: queue.Queue[Any] = queue.Queue()
         self._room = threading.Condition()
@@ -410,6 +477,8 @@ class _Pipeline:
                     report.written.append(dst)
                 except Exception as err:
                     report.failed[src] = f"cannot write {dst}: {err}"
+            reason = report.failed.get(src)
+            self._log.write(src, dst, "failed" if reason else "written", reason)
             pixels = item.size[0] * item.size[1] if isinstance(item, LoadedImage) else 0
             del item, result
             with self._room:

@@ -46,12 +46,12 @@ import torch
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin
 
 from pixcolor import lab
-from pixcolor._output import OutputWriter, as_float, save_image, to_output
+from pixcolor._output import OutputWriter, as_float, encode_image, save_image, to_output
 from pixcolor.errors import ImageError, ImageNotFoundError
 
 __all__ = [
-    "ImageInput", "LoadedImage", "OutputWriter", "as_float", "load_image", "save_image",
-    "to_output",
+    "ImageInput", "LoadedImage", "OutputWriter", "as_float", "encode_image", "load_image",
+    "save_image", "to_output",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
