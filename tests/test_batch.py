@@ -6,22 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms
 
-from pixcolor import Colorizer, UNetGenerator, batch
+from pixcolor import Colorizer, batch
 from pixcolor.batch import colorize_files, plan_outputs
 from pixcolor.cli import main
 
 ASSETS = Path(__file__).parent / "assets"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
-    return path
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms
 
-from pixcolor import Colorizer, UNetGenerator
+from pixcolor import Colorizer
 from pixcolor.batch import colorize_files as colorize_locally
 from pixcolor.cli import main
 
@@ -39,14 +38,6 @@ def ray_instance() -> Iterator[object]:
         yield ray
     finally:
         ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -263,14 +263,6 @@ def test_hint_models_get_planes() -> None:
 # --- batch and CLI ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("hint_model")
-    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
-    return path
-
-
 def test_cli_hints(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photo = tmp_path / "in" / "cat.png"
     photo.parent.mkdir()
