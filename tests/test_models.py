@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 from pixcolor import PatchDiscriminator, UNetConfig, UNetGenerator
+from pixcolor.models import unet as unet_module
+from pixcolor.models.hint_spread import pyramid_spread
 from pixcolor.models.layers import icnr_
 
 
@@ -211,6 +213,14 @@ def _some_hints(batch: int, size: int, seed: int = 0) -> torch.Tensor:
         planes[i, :2, ys, xs] = torch.rand(2, 5, generator=g) - 0.5
         planes[i, 2, ys, xs] = 1.0
     return planes
+
+
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
 
 
 class TestHintModels:
@@ -420,6 +430,27 @@ class TestHintSpread:
         assert (out - plain).abs().amax(dim=(1, 2, 3)).min() > 1e-3  # and spreads beyond them
         with torch.no_grad():
             torch.testing.assert_close(gen(lightness, torch.zeros_like(hints)), plain)
+
+    @pytest.mark.parametrize(("spread", "residual"), [(False, True), (True, False), (True, True)])
+    def test_no_hint_shortcut_equals_the_spread_path(
+        self, monkeypatch: pytest.MonkeyPatch, spread: bool, residual: bool
+    ) -> None:
+        """Without hints the spreads are skipped (half the forward's time); the numbers are
+        those of the full path over all-zero planes."""
+        torch.manual_seed(0)
+        gen = UNetGenerator(
+            **HINT_TINY["pix2pix"], hint_channels=3, hint_spread=spread, hint_residual=residual
+        ).eval()
+        lightness, zeros = torch.randn(2, 1, 64, 64), torch.zeros(2, 3, 64, 64)
+        calls = []
+        monkeypatch.setattr(unet_module, "pyramid_spread", _counting(pyramid_spread, calls))
+        with torch.no_grad():
+            fast = gen(lightness)
+            assert calls == [] and torch.equal(fast, gen(lightness, zeros))
+            monkeypatch.setattr(unet_module, "_without_hints", lambda hints: False)
+            full = gen(lightness, zeros)
+        assert len(calls) == 1 + residual  # the hints' spread, then the residual's
+        torch.testing.assert_close(fast, full, rtol=0, atol=0)
 
     def test_residual_needs_hint_channels(self) -> None:
         with pytest.raises(ValueError, match=r"hint_residual=True needs a hint model"):
