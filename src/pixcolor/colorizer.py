@@ -188,6 +188,49 @@ class Colorizer:
                 with its index, ``inputs[3]: ...``); inputs before it have been processed
                 and are lost.
         """
+        render_size, saturation, batch_size = self._check_options(
+            render_size, saturation, batch_size
+        )
+        single = not isinstance(x, (list, tuple))
+        items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        outputs: list[ImageOutput] = []
+        for chunk in _load_chunks(items, batch_size, label=not single):
+            outputs.extend(self._colorize_chunk(chunk, render_size, saturation))
+        return outputs[0] if single else outputs
+
+    def colorize_video(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        render_size: int | None = None,
+        saturation: float = 1.0,
+        hints: Any = None,
+        batch_size: int = 8,
+        temporal: str = "auto",
+        **options: Any,
+    ) -> Any:
+        """Colourise a video file into ``dst``: streamed, flicker-free, audio kept.
+
+        A thin front to :func:`pixcolor.video.colorize_video` (which documents every
+        argument, ``codec``, ``crf``, ``overwrite`` and ``progress`` among ``options``);
+        needs the ``video`` extra (``pip install 'pixcolor[video]'``).
+
+        Returns:
+            A :class:`pixcolor.video.VideoReport`.
+        """
+        from pixcolor.video import colorize_video
+
+        return colorize_video(
+            self, src, dst, render_size=render_size, saturation=saturation, hints=hints,
+            batch_size=batch_size, temporal=temporal, **options,
+        )  # fmt: skip
+
+    def _check_options(
+        self, render_size: object, saturation: object, batch_size: object
+    ) -> tuple[int, float, int]:
+        """Validated ``(render_size, saturation, batch_size)``; ``None`` render size: the
+        model's own."""
         stride = self.generator.stride
         if render_size is None:
             render_size = self.generator.config.render_size
@@ -199,26 +242,14 @@ class Colorizer:
             raise ValueError(f"saturation must be a finite number >= 0, got {saturation!r}")
         if not _is_int(batch_size) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        single = not isinstance(x, (list, tuple))
-        items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
-        outputs: list[ImageOutput] = []
-        for chunk in _load_chunks(items, int(batch_size), label=not single):
-            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation)))
-        return outputs[0] if single else outputs
+        return int(render_size), float(saturation), int(batch_size)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def _colorize_chunk(
         self, chunk: list[LoadedImage], render_size: int, saturation: float
     ) -> list[ImageOutput]:
-        config = self.generator.config
         small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
-        lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
-        if self._channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), self.autocast():
-            pred = self.generator(lightness)
-        # Contiguous (the network's output is channels-last): upsampling is 4x faster.
-        ab = lab.denormalize_ab(pred.float().contiguous(), config.ab_scale) * saturation
+        ab = self._predict_ab(small, saturation)
         groups: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(chunk):
             groups.setdefault(item.size, []).append(index)
@@ -228,6 +259,20 @@ class Colorizer:
             for index, result in zip(indices, results, strict=True):
                 outputs[index] = result
         return outputs
+
+    @torch.no_grad()
+    def _predict_ab(self, small: torch.Tensor, saturation: float) -> torch.Tensor:
+        """The network's chroma for ``small``, float ``(B, 3, r, r)`` sRGB in ``[0, 1]`` on
+        the device: float32 ``(B, 2, r, r)`` a/b times ``saturation``, contiguous. The seam
+        between the network and the full-resolution step (video filters it over time)."""
+        config = self.generator.config
+        lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
+        if self._channels_last:
+            lightness = lightness.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self.autocast():
+            pred = self.generator(lightness)
+        # Contiguous (the network's output is channels-last): upsampling is 4x faster.
+        return lab.denormalize_ab(pred.float().contiguous(), config.ab_scale) * saturation
 
     def _shrink(self, pixels: torch.Tensor, size: int) -> torch.Tensor:
         """``(3, H, W)`` -> float ``(1, 3, size, size)`` in ``[0, 1]`` on the device,
