@@ -54,6 +54,8 @@ _MAGIC = ((4, b"ftyp"), (0, b"\x1a\x45\xdf\xa3"), (0, b"FLV\x01"), (0, b"\x00\x0
 # Colour matrices: FFmpeg AVColorSpace -> (name, Kr, Kb).
 _MATRICES = {1: ("bt709", 0.2126, 0.0722), 5: ("bt601", 0.299, 0.114),
              6: ("bt601", 0.299, 0.114), 9: ("bt2020", 0.2627, 0.0593)}  # fmt: skip
+SWS_MATRIX = {"bt601": "ITU601", "bt709": "ITU709", "bt2020": "BT2020"}
+"""Matrix name -> the name PyAV's ``reformat`` takes."""
 _HW_FORMATS = ("vaapi", "vdpau", "cuda", "qsv", "d3d11", "dxva2", "videotoolbox", "vulkan",
                "drm_prime", "mediacodec", "opencl", "mmal")  # fmt: skip
 
@@ -445,6 +447,42 @@ def choose_pix_fmt(codec: str, width: int, height: int) -> str:
         f"the {codec} encoder takes none of {', '.join(wanted)} for a {width}x{height} video; "
         "choose another codec"
     )
+
+
+def luma_plane(frame: Any, pix_fmt: str, info: SourceInfo) -> Any:
+    """The luma plane of a decoded frame converted to ``pix_fmt``, as a ``(H, W)`` uint8
+    numpy copy: a YUV source's own luma levels (range kept), else ``Y'`` computed from RGB,
+    gray or palette pixels with the clip's matrix (:attr:`SourceInfo.matrix`)."""
+    color_range = "JPEG" if info.full_range else "MPEG"
+    if frame.format.name.startswith("yuv"):  # luma stays as it is: no matrix involved
+        converted = frame.reformat(
+            format=pix_fmt, src_color_range=color_range, dst_color_range=color_range
+        )
+    else:
+        converted = frame.reformat(
+            format=pix_fmt, dst_colorspace=SWS_MATRIX[info.matrix[0]],
+            src_color_range="JPEG", dst_color_range=color_range,
+        )  # fmt: skip
+    return plane_array(converted.planes[0]).copy()
+
+
+def to_rgb(frame: Any, info: SourceInfo) -> Any:
+    """A decoded frame of a clip described by ``info`` (or of its colourised output) as an
+    ``(H, W, 3)`` uint8 RGB array, read with the clip's matrix and range."""
+    if not frame.format.name.startswith("yuv"):
+        return frame.to_ndarray(format="rgb24")
+    return frame.reformat(
+        format="rgb24", src_colorspace=SWS_MATRIX[info.matrix[0]],
+        src_color_range="JPEG" if info.full_range else "MPEG",
+    ).to_ndarray()  # fmt: skip
+
+
+def plane_array(plane: Any) -> Any:
+    """A writable ``(height, width)`` uint8 numpy view of a frame plane (no padding)."""
+    import numpy as np
+
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
 
 
 class _Reorder:

@@ -54,10 +54,11 @@ from pixcolor._video_io import (
     choose_pix_fmt,
     import_av,
     is_video_file,
+    luma_plane,
     muxer_for,
+    plane_array,
     resolve_codec,
 )
-from pixcolor.errors import VideoError
 
 __all__ = [
     "DEFAULT_CRF",
@@ -352,25 +353,14 @@ class _Colorize:
 
     def _luma(self, frame: Any) -> torch.Tensor:
         """The luma plane of a decoded frame in the output's pixel format, as a copy."""
-        info = self.info
-        color_range = "JPEG" if info.full_range else "MPEG"
-        if frame.format.name.startswith("yuv"):  # luma stays as it is: no matrix involved
-            converted = frame.reformat(
-                format=self.pix_fmt, src_color_range=color_range, dst_color_range=color_range
-            )
-        else:  # RGB, gray or palette: Y' from the clip's matrix
-            converted = frame.reformat(
-                format=self.pix_fmt, dst_colorspace=_SWS_MATRIX[info.matrix[0]],
-                src_color_range="JPEG", dst_color_range=color_range,
-            )  # fmt: skip
-        return torch.from_numpy(_plane(converted.planes[0]).copy())
+        return torch.from_numpy(luma_plane(frame, self.pix_fmt, self.info))
 
     def _av_frame(self, frame: _Frame, chroma: np.ndarray) -> Any:
         av = import_av()
         out = av.VideoFrame(self.info.width, self.info.height, self.pix_fmt)
-        _plane(out.planes[0])[...] = frame.luma.numpy()
-        _plane(out.planes[1])[...] = chroma[0]
-        _plane(out.planes[2])[...] = chroma[1]
+        plane_array(out.planes[0])[...] = frame.luma.numpy()
+        plane_array(out.planes[1])[...] = chroma[0]
+        plane_array(out.planes[2])[...] = chroma[1]
         out.pts = frame.pts
         out.time_base = self.info.time_base
         out.color_range = 2 if self.info.full_range else 1
@@ -381,7 +371,6 @@ class _Colorize:
         _put(self.outbox, item, self.stop)
 
 
-_SWS_MATRIX = {"bt601": "ITU601", "bt709": "ITU709", "bt2020": "BT2020"}
 _END = ("end", None)
 
 
@@ -468,12 +457,6 @@ def _join(workers: list[_Worker], raise_error: bool = True) -> BaseException | N
     if error is not None and raise_error:
         raise error
     return error
-
-
-def _plane(plane: Any) -> np.ndarray:
-    """A writable ``(height, width)`` uint8 view of a frame plane (without its padding)."""
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-    return rows[:, : plane.width]
 
 
 def _temporal_filter(temporal: object) -> TemporalFilter | None:
