@@ -4,7 +4,8 @@
 output per input under the output folder (mirroring each input folder's structure), skips
 outputs that exist (so an interrupted run resumes), colorizes in batches, writes each
 output atomically in the input's format (JPEG quality and ICC profile kept), and reports
-the files that failed instead of stopping at the first.
+the files that failed instead of stopping at the first. Videos (known by their extension or
+their first bytes) go through :func:`pixcolor.video.colorize_video`, one at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pixcolor import images
+from pixcolor._video_io import VIDEO_EXTENSIONS, is_video_file
 from pixcolor.data import IMAGE_EXTENSIONS
+from pixcolor.errors import NoImagesError
 
 __all__ = ["BatchReport", "colorize_files", "plan_outputs"]
 
@@ -50,13 +53,16 @@ def plan_outputs(
     output: str | os.PathLike[str],
     recursive: bool = False,
 ) -> list[tuple[Path, Path]]:
-    """Pair every input image with its output path.
+    """Pair every input image or video with its output path.
 
     A file ``a/b.jpg`` goes to ``OUTPUT/b.jpg``; a folder ``a`` puts ``a/x/c.png`` at
     ``OUTPUT/a/x/c.png`` (subfolders only with ``recursive``); a glob pattern is expanded.
+    Folders and globs take images by extension and videos by extension or content; a video
+    whose name has no video extension gets ``.mp4`` added.
 
     Raises:
-        FileNotFoundError: If an input matches nothing.
+        FileNotFoundError: If an input does not exist.
+        NoImagesError: If a folder or glob holds no image or video.
         ValueError: If an output would overwrite an input, or two inputs map to one output.
     """
     out_root = Path(output)
@@ -65,17 +71,22 @@ def plan_outputs(
         path = Path(raw)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in path.glob(pattern) if p.is_file() and _is_image_name(p))
-            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]
+            found = sorted(p for p in path.glob(pattern) if p.is_file() and _is_input(p))
+            if not found:
+                raise NoImagesError(f"folder {str(raw)!r} holds no image or video{_KNOWN}")
+            pairs += [
+                (p, _output(out_root / path.resolve().name / p.relative_to(path), p)) for p in found
+            ]
         elif path.exists():
-            pairs.append((path, out_root / path.name))
+            pairs.append((path, _output(out_root / path.name, path)))
         elif glob.has_magic(str(raw)):
-            matches = sorted(
-                Path(p) for p in glob.glob(str(raw), recursive=recursive) if Path(p).is_file()
-            )
-            if not matches:
+            files = [Path(p) for p in glob.glob(str(raw), recursive=recursive) if Path(p).is_file()]
+            if not files:
                 raise FileNotFoundError(f"no file matches {str(raw)!r}")
-            pairs += [(p, out_root / p.name) for p in matches]
+            matches = sorted(p for p in files if _is_input(p))
+            if not matches:
+                raise NoImagesError(f"no image or video matches {str(raw)!r}{_KNOWN}")
+            pairs += [(p, _output(out_root / p.name, p)) for p in matches]
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
@@ -105,8 +116,9 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    video_options: dict[str, object] | None = None,
 ) -> BatchReport:
-    """Colorize every input image into ``output``; see the module docstring.
+    """Colorize every input image and video into ``output``; see the module docstring.
 
     Args:
         colorizer: A :class:`pixcolor.Colorizer`.
@@ -119,17 +131,26 @@ def colorize_files(
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward.
         progress: Show a tqdm bar.
+        video_options: More keyword arguments of :func:`pixcolor.video.colorize_video`
+            for videos (``temporal``, ``codec``, ``crf``).
 
     Returns:
         A :class:`BatchReport`.
+
+    Raises:
+        ImportError: If there are videos and PyAV (the ``video`` extra) is missing.
     """
     report = BatchReport()
-    todo = []
+    todo, videos = [], []
     for src, dst in plan_outputs(inputs, output, recursive=recursive):
         if dst.exists() and not overwrite:
             report.skipped.append(dst)
         else:
-            todo.append((src, dst))
+            (videos if _is_video(src) else todo).append((src, dst))
+    if videos:
+        from pixcolor._video_io import import_av
+
+        import_av()  # one clear error before any work
     bar = tqdm(
         total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
     )
@@ -165,8 +186,32 @@ def colorize_files(
             except Exception as err:
                 report.failed[src] = f"cannot write {dst}: {err}"
     bar.close()
+    for src, dst in videos:
+        try:
+            colorizer.colorize_video(  # type: ignore[attr-defined]
+                src, dst, render_size=render_size, saturation=saturation, overwrite=overwrite,
+                progress=progress, **(video_options or {}),
+            )  # fmt: skip
+            report.written.append(dst)
+        except Exception as err:
+            report.failed[src] = str(err)
     return report
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
+_KNOWN = f" (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"
+
+
+def _is_input(path: Path) -> bool:
+    """An image by its extension, or a video by its extension or first bytes."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS or is_video_file(path)
+
+
+def _is_video(path: Path) -> bool:
+    return path.suffix.lower() not in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS and is_video_file(path)
+
+
+def _output(dst: Path, src: Path) -> Path:
+    """A video found by its content gets a video extension."""
+    if dst.suffix.lower() in VIDEO_EXTENSIONS or not _is_video(src):
+        return dst
+    return dst.with_name(dst.name + ".mp4")
