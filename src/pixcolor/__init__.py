@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from pixcolor import images, lab
+from pixcolor._temporal import TemporalFilter
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
@@ -19,6 +20,7 @@ from pixcolor.errors import (
     ModelNotFoundError,
     NoImagesError,
     PixcolorError,
+    VideoError,
 )
 from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
@@ -43,10 +45,12 @@ __all__ = [
     "PhotoFolder",
     "PixcolorError",
     "Preset",
+    "TemporalFilter",
     "Trainer",
     "TrainerConfig",
     "UNetConfig",
     "UNetGenerator",
+    "VideoError",
     "__version__",
     "convert_fastai",
     "images",

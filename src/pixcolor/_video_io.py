@@ -158,7 +158,10 @@ class VideoReader:
         try:
             self.container = av.open(str(self.path), metadata_errors="replace")
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
-            raise VideoError(f"{self._name} is not a readable video: {_reason(err)}") from err
+            raise VideoError(
+                f"{self._name} is not a readable video (not a video, or damaged or "
+                f"truncated): {_reason(err)}"
+            ) from err
         try:
             self.info = self._inspect()
         except BaseException:
@@ -182,7 +185,10 @@ class VideoReader:
         stream.thread_type = "AUTO"
         fmt = context.format
         if fmt is None or not context.width or not context.height:
-            raise VideoError(f"{self._name}: its video stream has no known size or pixel format")
+            raise VideoError(
+                f"{self._name} holds no video frame that can be decoded (its video stream "
+                "has no known size or pixel format)"
+            )
         _check_pix_fmt(fmt, self._name)
         self.audio = list(self.container.streams.audio)
         colorspace = int(context.colorspace or 2)
