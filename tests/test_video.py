@@ -377,3 +377,73 @@ def test_filter_streamed_in_batches_equals_whole_clip() -> None:
 def test_filter_settings_are_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         TemporalFilter(**kwargs)
+
+
+# --- command line ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("video_model")
+    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
+    return path
+
+
+def test_cli_colorizes_a_folder_of_videos(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pixcolor.cli import main
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    make_clip(clips / "a.mp4", frames=4, audio=True)
+    make_clip(clips / "b.mkv", frames=3)
+    (clips / "notes.txt").write_text("not a video")
+    out = tmp_path / "out"
+    args = [
+        "colorize",
+        str(clips),
+        "-o",
+        str(out),
+        "--model",
+        str(model_dir),
+        "--render-size",
+        "32",
+    ]
+    assert main([*args, "--temporal", "none", "--crf", "30"]) == 0
+    captured = capsys.readouterr()
+    assert "2 written" in captured.out and "frame" in captured.err  # a bar counting frames
+    assert read_clip(out / "clips" / "a.mp4")["audio"] == read_clip(clips / "a.mp4")["audio"]
+    assert read_clip(out / "clips" / "b.mkv")["size"] == (48, 32)
+    assert main([*args, "--no-progress"]) == 0  # resumed: nothing to do
+    assert "2 skipped" in capsys.readouterr().out
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("nothing to colourise")
+    assert main(["colorize", str(empty), "-o", str(out), "--model", str(model_dir)]) == 1
+    assert "holds no image or video" in capsys.readouterr().err
+
+
+def test_cli_evaluate_video_writes_json_only_when_asked(
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from pixcolor.cli import main
+
+    clip = make_clip(tmp_path / "colour.mp4", frames=6)
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", str(model_dir), str(clip), "--render-size", "32"]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "flicker" in table and "per frame" in table and "truth" in table
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colour.mp4"]  # no file written
+    assert main([*args, "--json", "eval.json"]) == 0
+    result = json.loads((tmp_path / "eval.json").read_text())["videos"][0]
+    assert result["n_frames"] == 6 and len(result["temporal"]["psnr_frames"]) == 6
+    assert result["truth"]["flicker"] > 0 and result["temporal"]["flicker"] >= 0
