@@ -99,8 +99,9 @@ class TemporalStream:
         self.settings = settings
         self._prev_guide: torch.Tensor | None = None
         self._prev_forward: torch.Tensor | None = None
-        # Per held frame: its signal, the weight linking it to its predecessor, and its
-        # forward state (the weighted sum over past frames with its norm as a last channel).
+        # Per held frame: its signal with a channel of ones (for the norm), the weight
+        # linking it to its predecessor, and its forward state (the weighted sum over past
+        # frames and, as the last channel, the sum of weights).
         self._held: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
 
     def push(self, guide: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
@@ -117,12 +118,13 @@ class TemporalStream:
             weights = F.interpolate(
                 weights, size=signal.shape[-2:], mode="bilinear", align_corners=False
             )
-        for x, w in zip(signal.float(), weights, strict=True):
-            state = torch.cat([x, torch.ones_like(x[:1])])
+        ones = torch.ones_like(signal[:, :1], dtype=torch.float32)
+        for x, w in zip(torch.cat([signal.float(), ones], dim=1), weights, strict=True):
             link = None
+            state = x
             if self._prev_forward is not None:
                 link = w
-                state = torch.addcmul(state, w, self._prev_forward)
+                state = torch.addcmul(x, w, self._prev_forward)
             self._prev_forward = state
             self._held.append((x, link, state))
         count = len(self._held) - self.settings.lookahead
@@ -158,17 +160,12 @@ class TemporalStream:
         """Run the backward pass over everything held (its tail is the lookahead) and
         return the first ``count`` frames' output."""
         out = []
-        back: torch.Tensor | None = None
-        link: torch.Tensor | None = None  # the weight between a frame and its successor
-        for x, own_link, forward in reversed(self._held):
-            state = torch.cat([x, torch.ones_like(x[:1])])
-            if back is not None and link is not None:
-                state = torch.addcmul(state, link, back)
-            back, link = state, own_link
-            both = forward + state
-            both[:-1] -= x
-            both[-1:] -= 1.0
-            out.append(both[:-1] / both[-1:])
+        back: torch.Tensor | None = None  # w_{t+1} B_{t+1}: what the future adds to frame t
+        for x, link, forward in reversed(self._held):
+            total = forward if back is None else forward + back
+            out.append(total[:-1] / total[-1:])
+            if link is not None:
+                back = link * (x if back is None else x + back)
         out.reverse()
         for _ in range(count):
             self._held.popleft()
