@@ -173,12 +173,17 @@ class VideoReader:
         return repr(str(self.path))
 
     def _inspect(self) -> SourceInfo:
-        if not self.container.streams.video:
+        av = import_av()
+        still = av.stream.Disposition.attached_pic | av.stream.Disposition.timed_thumbnails
+        videos = [s for s in self.container.streams.video if not s.disposition & still]
+        if not videos:
             kinds = sorted({s.type for s in self.container.streams}) or ["none"]
             raise VideoError(
                 f"{self._name} has no video stream (streams: {', '.join(map(str, kinds))})"
             )
-        self.stream = stream = self.container.streams.video[0]
+        if len(videos) > 1:
+            logger.warning("%s: colourising its first video stream of %d", self._name, len(videos))
+        self.stream = stream = videos[0]
         context = stream.codec_context
         if context is None or not stream.codec_context.codec.is_decoder:
             raise VideoError(f"{self._name}: this FFmpeg cannot decode its video codec")
@@ -317,7 +322,11 @@ class VideoWriter:
         info = source.info
         self.codec = resolve_codec(codec, info.codec, muxer)
         try:
-            self.container = av.open(str(path), "w", format=muxer)
+            # The muxer waits for every stream's packets however far audio runs ahead of
+            # video (the pipeline bounds how far: a few batches and the encoder's delay).
+            self.container = av.open(
+                str(path), "w", format=muxer, container_options={"max_interleave_delta": "0"}
+            )
         except av.FFmpegError as err:
             raise VideoError(f"cannot write {str(path)!r}: {_reason(err)}") from err
         try:
