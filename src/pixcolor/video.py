@@ -156,9 +156,11 @@ def colorize_video(
             Nothing is left at ``dst``.
 
     Example:
-        >>> import pixcolor  # doctest: +SKIP
-        >>> colorizer = pixcolor.Colorizer.from_pretrained()  # doctest: +SKIP
-        >>> colorizer.colorize_video("film.mp4", "film_colour.mp4")  # doctest: +SKIP
+        .. code-block:: python
+
+            colorizer = pixcolor.Colorizer.from_pretrained()
+            report = colorizer.colorize_video("film.mp4", "film-colour.mp4")
+            print(report.frames, f"{report.fps:.1f} frames/s")
     """
     import_av()
     render_size, saturation, batch_size = colorizer._check_options(
