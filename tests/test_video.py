@@ -12,7 +12,7 @@ import torch
 
 av = pytest.importorskip("av", reason="video tests need PyAV (pip install 'pixcolor[video]')")
 
-from pixcolor import Colorizer, UNetGenerator, VideoError  # noqa: E402
+from pixcolor import Colorizer, Hint, UNetGenerator, VideoError  # noqa: E402
 from pixcolor._temporal import TemporalFilter  # noqa: E402
 from pixcolor.video import _HintSchedule, colorize_video  # noqa: E402
 
@@ -95,6 +95,20 @@ def _luma(frame: object) -> np.ndarray:
     plane = frame.planes[0]  # type: ignore[attr-defined]
     rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, : plane.width].copy()
+
+
+def _chroma(path: Path) -> np.ndarray:
+    """``(frames, 2, h, w)`` Cb and Cr planes of a clip."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    out = []
+    for frame in frames:
+        planes = []
+        for plane in frame.planes[1:3]:
+            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+            planes.append(rows[:, : plane.width].astype(np.float64))
+        out.append(np.stack(planes))
+    return np.stack(out)
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -318,15 +332,40 @@ def test_missing_pyav_says_what_to_install(
 
 
 def test_hint_schedule_ranges() -> None:
-    schedule = _HintSchedule({0: [(1, 2, "#ff0000")], 5: None, 8: [(3, 4, "#00ff00")]})
-    assert schedule.at(0) == schedule.at(4) == [(1, 2, "#ff0000")]
-    assert schedule.at(5) == schedule.at(7) == []
-    assert schedule.at(100) == [(3, 4, "#00ff00")]
-    assert _HintSchedule([(1, 2, "#ff0000")]).at(50) == [(1, 2, "#ff0000")]
+    red, green = Hint(1, 2, "#ff0000"), Hint(3, 4, "#00ff00")
+    schedule = _HintSchedule({8: [(3, 4, "#00ff00")], 0: [(1, 2, "#ff0000")], 5: None})
+    assert schedule.hints_at(0) == schedule.hints_at(4) == [red]
+    assert schedule.hints_at(5) == schedule.hints_at(7) == []
+    assert schedule.hints_at(100) == [green]
+    assert _HintSchedule([(1, 2, "#ff0000")]).hints_at(50) == [red]
+    bound = schedule.bind((8, 8))
+    assert bound.at(5) is None and len(bound.at(4)) == 1 and len(bound.at(9)) == 1
+    with pytest.raises(ValueError, match="outside the 4x4 image"):
+        _HintSchedule({0: [(1, 2, "#ff0000")], 3: [(6, 1, "#00ff00")]}).bind((4, 4))
+    with pytest.raises(ValueError, match=r"hints\[3\]: .*colou?r"):
+        _HintSchedule({3: [(1, 2, "nonsense")]})
     with pytest.raises(ValueError, match="frame indices"):
         _HintSchedule({-1: []})
     with pytest.raises(ValueError, match="sequence of hints or a mapping"):
         _HintSchedule("#ff0000")
+
+
+def test_hints_carry_through_the_clip(tmp_path: Path, colorizer: Colorizer) -> None:
+    """Hints given from frame 0 colour every frame (spread model-free for this model), and
+    a range ended by ``None`` stops them."""
+    src = make_clip(tmp_path / "in.mp4", frames=6, size=(48, 32))
+    hint = [(24, 16, "#ff0000", 40)]
+    plain, hinted, ranged = (tmp_path / f"{n}.mp4" for n in ("plain", "hinted", "ranged"))
+    kwargs = {"temporal": "none", "progress": False, "crf": 0, "render_size": 32}
+    colorize_video(colorizer, src, plain, **kwargs)
+    colorize_video(colorizer, src, hinted, hints=hint, **kwargs)
+    colorize_video(colorizer, src, ranged, hints={0: hint, 3: None}, **kwargs)
+    cr = [_chroma(p)[:, 1].mean(axis=(1, 2)) for p in (plain, hinted, ranged)]
+    assert np.all(cr[1] > cr[0] + 20)  # every frame redder (Cr up) than without hints
+    assert np.all(cr[2][:3] > cr[0][:3] + 20) and np.allclose(cr[2][3:], cr[0][3:], atol=1)
+    with pytest.raises(ValueError, match="outside"):
+        colorize_video(colorizer, src, tmp_path / "bad.mp4", hints=[(99, 1, "#ff0000")], **kwargs)
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 # --- the temporal filter ----------------------------------------------------------------------

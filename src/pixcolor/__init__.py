@@ -8,13 +8,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pixcolor import images, lab
+from pixcolor import hints, images, lab, spread
 from pixcolor._temporal import TemporalFilter
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
+    DiskSpaceError,
     ImageError,
     ImageNotFoundError,
     ModelNotFoundError,
@@ -22,13 +23,14 @@ from pixcolor.errors import (
     PixcolorError,
     VideoError,
 )
-from pixcolor.hub import PRESETS, Preset
+from pixcolor.hints import Hint, load_hints
 from pixcolor.models import (
     PatchDiscriminator,
     PatchDiscriminatorConfig,
     UNetConfig,
     UNetGenerator,
 )
+from pixcolor.presets import PRESETS, Preset
 from pixcolor.training import Callback, Trainer, TrainerConfig
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Colorizer",
+    "DiskSpaceError",
+    "Hint",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -53,8 +57,11 @@ __all__ = [
     "VideoError",
     "__version__",
     "convert_fastai",
+    "hints",
     "images",
     "lab",
+    "load_hints",
     "prepare_batch",
     "split_files",
+    "spread",
 ]

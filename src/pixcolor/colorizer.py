@@ -33,9 +33,18 @@ from PIL import Image
 
 from pixcolor import images, lab
 from pixcolor.errors import ImageError
-from pixcolor.hub import BUNDLED
+from pixcolor.hints import (
+    HintLike,
+    HintRequest,
+    HintSet,
+    bind_hints,
+    hint_planes_batch,
+    hint_requests,
+)
 from pixcolor.images import ImageInput, LoadedImage
 from pixcolor.models import UNetGenerator
+from pixcolor.presets import BUNDLED
+from pixcolor.spread import spread_chunk
 
 __all__ = ["PRECISIONS", "Colorizer"]
 
@@ -146,7 +155,8 @@ class Colorizer:
     @overload
     def colorize(
         self, x: Sequence[ImageInput], render_size: int | None = ..., saturation: float = ...,
-        batch_size: int = ...,
+        batch_size: int = ..., *, hints: Sequence[Sequence[HintLike] | None] | None = ...,
+        hint_image: Sequence[Any] | None = ...,
     ) -> list[ImageOutput]: ...  # fmt: skip
 
     @overload
@@ -156,6 +166,9 @@ class Colorizer:
         render_size: int | None = ...,
         saturation: float = ...,
         batch_size: int = ...,
+        *,
+        hints: Sequence[HintLike] | None = ...,
+        hint_image: Any = ...,
     ) -> ImageOutput: ...
 
     def colorize(
@@ -164,6 +177,9 @@ class Colorizer:
         render_size: int | None = None,
         saturation: float = 1.0,
         batch_size: int = 8,
+        *,
+        hints: Any = None,
+        hint_image: Any = None,
     ) -> ImageOutput | list[ImageOutput]:
         """Colourise one image or a list of images, at their full resolution.
 
@@ -176,6 +192,15 @@ class Colorizer:
                 Outputs keep their input's size whatever it is.
             saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
             batch_size: Images per network forward.
+            hints: User colour hints (see :mod:`pixcolor.hints`): for one image a sequence
+                of :class:`~pixcolor.Hint`, ``(x, y, color)`` tuples or dicts in its pixel
+                coordinates; for a list of images a list of such sequences (``None`` for
+                none). A model with hint channels takes them as input planes; any other
+                model's colours are corrected by the hints' residuals, spread along the
+                photo's edges (:func:`pixcolor.spread.spread_hints`). The hints' colours
+                are kept exactly (``saturation`` does not scale them).
+            hint_image: An RGBA image of the input's size (path, PIL, array, tensor) whose
+                opaque pixels are painted hints; for a list, a list (``None`` for none).
 
         Returns:
             For one input, one output of the same kind: a PIL image for PIL and path inputs
@@ -183,7 +208,9 @@ class Colorizer:
             ``(3|4, H, W)`` of the input's dtype (and device). For a list, a list.
 
         Raises:
-            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid.
+            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid, or a
+                hint is malformed or outside its image, or a hint image is not RGBA of its
+                image's size (before that image is processed).
             ImageError: If an input is not a valid image (for a list, the message starts
                 with its index, ``inputs[3]: ...``); inputs before it have been processed
                 and are lost.
@@ -193,9 +220,12 @@ class Colorizer:
         )
         single = not isinstance(x, (list, tuple))
         items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        requests = hint_requests(len(items), single, hints, hint_image)
         outputs: list[ImageOutput] = []
         for chunk in _load_chunks(items, batch_size, label=not single):
-            outputs.extend(self._colorize_chunk(chunk, render_size, saturation))
+            start = len(outputs)
+            todo = requests[start : start + len(chunk)] if requests else None
+            outputs.extend(self._colorize_chunk(chunk, render_size, saturation, todo))
         return outputs[0] if single else outputs
 
     def colorize_video(
@@ -246,31 +276,60 @@ class Colorizer:
 
     @torch.no_grad()
     def _colorize_chunk(
-        self, chunk: list[LoadedImage], render_size: int, saturation: float
+        self,
+        chunk: list[LoadedImage],
+        render_size: int,
+        saturation: float,
+        requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
+        hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
         small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
-        ab = self._predict_ab(small, saturation)
-        groups: dict[tuple[int, int], list[int]] = {}
+        ab = self._predict_ab(small, saturation, hint_sets)
+        # One a/b per image: a model without hint channels follows hints model-free here.
+        per_image = list(ab.split(1))
+        if hint_sets is not None and not self._hint_model:
+            per_image = spread_chunk(per_image, chunk, hint_sets)
+        groups: dict[tuple[Any, ...], list[int]] = {}
         for index, item in enumerate(chunk):
-            groups.setdefault(item.size, []).append(index)
+            groups.setdefault((item.size, per_image[index].shape), []).append(index)
         outputs: list[Any] = [None] * len(chunk)
         for indices in groups.values():
-            results = self._full_resolution([chunk[i] for i in indices], ab[indices])
+            group_ab = torch.cat([per_image[i] for i in indices])
+            results = self._full_resolution([chunk[i] for i in indices], group_ab)
             for index, result in zip(indices, results, strict=True):
                 outputs[index] = result
         return outputs
 
+    @property
+    def _hint_model(self) -> bool:
+        """Whether the network takes hint planes as input (``hint_channels > 0``)."""
+        return getattr(self.generator.config, "hint_channels", 0) > 0
+
     @torch.no_grad()
-    def _predict_ab(self, small: torch.Tensor, saturation: float) -> torch.Tensor:
+    def _predict_ab(
+        self,
+        small: torch.Tensor,
+        saturation: float,
+        hint_sets: Sequence[HintSet] | None = None,
+    ) -> torch.Tensor:
         """The network's chroma for ``small``, float ``(B, 3, r, r)`` sRGB in ``[0, 1]`` on
-        the device: float32 ``(B, 2, r, r)`` a/b times ``saturation``, contiguous. The seam
-        between the network and the full-resolution step (video filters it over time)."""
+        the device: float32 ``(B, 2, r, r)`` a/b times ``saturation``, contiguous. A hint
+        model gets the planes of ``hint_sets`` (one per image); other models ignore them
+        (their hints are spread afterwards). The seam between the network and the
+        full-resolution step (video filters it over time)."""
         config = self.generator.config
         lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
         if self._channels_last:
             lightness = lightness.contiguous(memory_format=torch.channels_last)
+        planes = None
+        if self._hint_model and hint_sets is not None:
+            render_size = small.shape[-1]
+            planes = hint_planes_batch(hint_sets, render_size, config.ab_scale).to(self.device)
         with torch.inference_mode(), self.autocast():
-            pred = self.generator(lightness)
+            if planes is not None:
+                pred = self.generator(lightness, hints=planes)
+            else:
+                pred = self.generator(lightness)
         # Contiguous (the network's output is channels-last): upsampling is 4x faster.
         return lab.denormalize_ab(pred.float().contiguous(), config.ab_scale) * saturation
 

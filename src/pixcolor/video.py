@@ -59,6 +59,8 @@ from pixcolor._video_io import (
     plane_array,
     resolve_codec,
 )
+from pixcolor.hints import Hint, HintSet, parse_hints
+from pixcolor.spread import RESIDUAL_DECAY, spread_hints
 
 __all__ = [
     "DEFAULT_CRF",
@@ -280,7 +282,7 @@ class _Colorize:
     ) -> None:
         self.colorizer, self.info, self.pix_fmt, self.opts = colorizer, info, pix_fmt, opts
         self.filter = filt.stream() if filt is not None else None
-        self.schedule = schedule
+        self.schedule = schedule.bind((info.height, info.width))
         self.writer = writer
         self.device = colorizer.device
         self.pending: deque[_Frame] = deque()  # frames whose chroma the filter still holds
@@ -323,25 +325,33 @@ class _Colorize:
         if small.dtype == torch.uint8:
             small = small.float()
         small = _yuv.luma_to_gray(small.round_().clamp_(0, 255), self.info.full_range)
-        ab = self._predict(small, batch)
         gray = _yuv.luma_to_gray(luma, self.info.full_range)
+        ab = self._predict(small, gray, batch)
         chroma = _yuv.chroma_planes(gray, ab, self.pix_fmt, self.info.matrix, self.info.full_range)
         self.pending.extend(batch)
         self._emit(chroma if self.filter is None else self.filter.push(small, chroma))
 
-    def _predict(self, gray: torch.Tensor, batch: list[_Frame]) -> torch.Tensor:
-        rgb = gray.expand(-1, 3, -1, -1)
-        hints = [self.schedule.at(f.index) for f in batch]
-        if not any(hints):
+    def _predict(
+        self, small: torch.Tensor, gray: torch.Tensor, batch: list[_Frame]
+    ) -> torch.Tensor:
+        """a/b of a batch: ``small`` is its gray at render size, ``gray`` at full size. Hints
+        go into a hint model's input, or are spread along each frame's edges for others
+        (as :meth:`pixcolor.Colorizer.colorize` does for a photo)."""
+        rgb = small.expand(-1, 3, -1, -1)
+        sets = [self.schedule.at(f.index) for f in batch]
+        if not any(sets):
             return self.colorizer._predict_ab(rgb, self.opts.saturation)
-        predict_hinted = getattr(self.colorizer, "_predict_ab_hinted", None)
-        if predict_hinted is None:
-            raise ValueError(
-                f"hints need a colorizer that takes them; {type(self.colorizer).__name__} "
-                "in this pixcolor build does not"
-            )
         size = (self.info.height, self.info.width)
-        return predict_hinted(rgb, self.opts.saturation, hints, size)
+        hint_sets = [s if s is not None else HintSet.build(size) for s in sets]
+        ab = self.colorizer._predict_ab(rgb, self.opts.saturation, hint_sets)
+        if self.colorizer._hint_model:
+            return ab
+        frames = [
+            spread_hints(a, g.expand(3, -1, -1), h, decay=RESIDUAL_DECAY) if len(h) else a
+            for a, g, h in zip(ab, gray, hint_sets, strict=True)
+        ]
+        grid = max((f.shape[-2:] for f in frames), key=lambda s: s[0] * s[1])
+        return torch.cat([_resize_ab(f[None], grid) for f in frames])
 
     def _emit(self, chroma: torch.Tensor) -> None:
         """Quantize the chroma of the oldest ``len(chroma)`` pending frames and pass the
@@ -473,31 +483,65 @@ def _temporal_filter(temporal: object) -> TemporalFilter | None:
 
 class _HintSchedule:
     """Which hints hold at each frame: one sequence for every frame, or ``{first_frame:
-    hints}`` ranges."""
+    hints}`` ranges. Parsed when made; checked against the frame size by :meth:`bind`."""
 
     def __init__(self, hints: Any) -> None:
         self._starts: list[int] = []
-        self._hints: list[Any] = []
+        self._hints: list[list[Hint]] = []
+        self._sets: list[HintSet | None] = []
         if hints is None:
             return
         if isinstance(hints, Mapping):
-            for start in sorted(hints):
+            for start in hints:
                 if isinstance(start, bool) or not isinstance(start, int) or start < 0:
                     raise ValueError(f"hints keys must be frame indices (ints >= 0), got {start!r}")
+            for start in sorted(hints):
                 self._starts.append(start)
-                self._hints.append(list(hints[start] or []))
+                self._hints.append(_parse(hints[start] or [], f"hints[{start}]: "))
         elif isinstance(hints, Sequence) and not isinstance(hints, (str, bytes)):
-            self._starts, self._hints = [0], [list(hints)]
+            self._starts, self._hints = [0], [_parse(hints, "")]
         else:
             raise ValueError(
                 "hints must be a sequence of hints or a mapping {first_frame: hints}, "
                 f"got {type(hints).__name__}"
             )
 
-    def at(self, index: int) -> list[Any]:
-        found: list[Any] = []
+    def bind(self, size: tuple[int, int]) -> _HintSchedule:
+        """Check every range's hints against frames of ``size`` ``(H, W)`` (a hint outside
+        the frame raises ``ValueError`` before any frame is colourised)."""
+        self._sets = [
+            HintSet.build(size, hints, label=f"frames from {start}: ") if hints else None
+            for start, hints in zip(self._starts, self._hints, strict=True)
+        ]
+        return self
+
+    def at(self, index: int) -> HintSet | None:
+        """The bound hints of frame ``index`` (``None``: none)."""
+        found: HintSet | None = None
+        for start, hint_set in zip(self._starts, self._sets, strict=True):
+            if start > index:
+                break
+            found = hint_set
+        return found
+
+    def hints_at(self, index: int) -> list[Hint]:
+        """The parsed hints of frame ``index`` (empty: none)."""
+        found: list[Hint] = []
         for start, hints in zip(self._starts, self._hints, strict=True):
             if start > index:
                 break
             found = hints
         return found
+
+
+def _parse(hints: Any, label: str) -> list[Hint]:
+    try:
+        return parse_hints(hints)
+    except ValueError as err:
+        raise ValueError(f"{label}{err}") from None
+
+
+def _resize_ab(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(ab.shape[-2:]) == tuple(size):
+        return ab
+    return F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)

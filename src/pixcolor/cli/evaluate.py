@@ -30,6 +30,17 @@ def add_parser(sub: Any) -> None:
         type=int,
         help=RENDER_SIZE_HELP,
     )
+    p.add_argument(
+        "--hints",
+        type=int,
+        action="append",
+        metavar="N",
+        help="evaluate with N colour hints per photo sampled from the truth (repeatable: "
+        "--hints 0 --hints 10), beside the model-free baselines (Levin et al., Gaussian spread)",
+    )
+    p.add_argument(
+        "--hint-seed", type=int, default=0, help="seed of the hint positions (default 0)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
@@ -54,17 +65,32 @@ def run(args: argparse.Namespace) -> int:
         )
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     videos = _videos(Path(args.data))
+    if videos and args.hints:
+        raise ValueError(f"--hints scores photos; {args.data!r} holds videos")
     if videos:
         results: dict[str, Any] = _evaluate_videos(colorizer, videos, args)
+        table = None
+    elif args.hints:
+        from pixcolor.hint_eval import evaluate_hints, format_hint_table
+
+        if any(n < 0 for n in args.hints):
+            raise ValueError(f"--hints must be >= 0, got {min(args.hints)}")
+        results = evaluate_hints(
+            colorizer, args.data, args.hints, seed=args.hint_seed,
+            render_size=args.render_size, batch_size=args.batch_size,
+        )  # fmt: skip
+        table = format_hint_table(results)
     else:
         from pixcolor.metrics import evaluate, format_table
 
         results = evaluate(
             colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
         )
-        print(format_table(results))
+        table = format_table(results)
     results["model_name"] = str(args.model)
     results["data"] = str(args.data)
+    if table is not None:
+        print(table)
     if out is not None:
         text = json.dumps(finite(results), indent=2, allow_nan=False) + "\n"
         write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
