@@ -62,6 +62,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--skip", default="", help="comma-separated: quality, films, speed")
+    parser.add_argument(
+        "--max-frames", type=int, default=0,
+        help="score the first N frames of each clip (re-encoded at CRF 10, audio copied)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -70,6 +74,10 @@ def main() -> None:
     colorizer = Colorizer.from_pretrained(args.model, device="cpu")
     print(f"model: {args.model or 'bundled'}, {colorizer}, torch threads {torch.get_num_threads()}")
     clips = sorted(p for p in args.clips.iterdir() if p.is_file() and is_video_file(p))
+    cut_dir = tempfile.TemporaryDirectory()
+    if args.max_frames:
+        clips = [_truncate(p, args.max_frames, Path(cut_dir.name)) for p in clips]
+        print(f"clips cut to their first {args.max_frames} frames (H.264 CRF 10, audio copied)")
     if "quality" not in skip:
         print("\n(a) shared clips turned gray: temporal filter against per-frame colourisation")
         _quality(colorizer, clips, args.batch_size, faithful=True)
@@ -140,10 +148,42 @@ def _audio(path: Path) -> list[list[bytes]]:
     with av.open(str(path)) as c:
         streams = list(c.streams.audio)
         packets: list[list[bytes]] = [[] for _ in streams]
-        for packet in c.demux(streams):
+        for packet in c.demux(streams) if streams else ():
             if packet.size:
                 packets[streams.index(packet.stream)].append(bytes(packet))
     return packets
+
+
+def _truncate(clip: Path, frames: int, out: Path) -> Path:
+    """The first ``frames`` frames (in presentation order) of ``clip`` re-encoded nearly
+    losslessly (libx264 CRF 10, the source's timestamps), with the audio packets up to
+    their end copied."""
+    dst = out / f"{clip.stem}.mkv"
+    with av.open(str(clip)) as src:
+        vin = src.streams.video[0]
+        decoded = []
+        for frame in src.decode(vin):
+            decoded.append(frame)
+            if len(decoded) >= frames + 32:
+                break
+        kept = sorted(decoded, key=lambda f: f.pts)[:frames]
+        end = float((kept[-1].pts + 1) * vin.time_base)
+    with av.open(str(clip)) as src, av.open(str(dst), "w") as container:
+        vin = src.streams.video[0]
+        vout = container.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+        vout.pix_fmt, vout.time_base, vout.options = "yuv420p", vin.time_base, {"crf": "10"}
+        ains = list(src.streams.audio)
+        aouts = [container.add_stream_from_template(a) for a in ains]
+        for frame in kept:
+            frame.pict_type = av.video.frame.PictureType.NONE
+            container.mux(vout.encode(frame))
+        container.mux(vout.encode(None))
+        for packet in src.demux(*ains) if ains else ():
+            if packet.size and packet.pts is not None and packet.pts * packet.time_base < end:
+                packet.stream = aouts[ains.index(packet.stream)]
+                container.mux(packet)
+    return dst
 
 
 def _make_films(photos: Path, n: int, out: Path) -> list[Path]:
