@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pixcolor import images, lab
+from pixcolor._temporal import TemporalFilter
 from pixcolor.errors import ImageError
 from pixcolor.hints import (
     HintLike,
@@ -237,7 +238,7 @@ class Colorizer:
         saturation: float = 1.0,
         hints: Any = None,
         batch_size: int = 8,
-        temporal: str = "auto",
+        temporal: str | TemporalFilter = "auto",
         **options: Any,
     ) -> Any:
         """Colourise a video file into ``dst``: streamed, flicker-free, audio kept.
