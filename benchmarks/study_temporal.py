@@ -7,9 +7,12 @@ setting of ``--settings`` (a JSON list of TemporalFilter keyword arguments):
 
 * **flicker ratio**: the output's flicker (mean length of the frame-to-frame change of Lab
   a/b) with the filter over the flicker without it, and the change of PSNR against the
-  truth; the chroma planes are filtered as in the video pipeline, streamed in batches of 8;
-* **smear on the truth**: the clip's own chroma filtered with the weights from its gray (a
-  perfect colouriser): the PSNR lost is colour carried across motion.
+  truth; as in the video pipeline, each frame's colour offsets from gray at the network's
+  size (:func:`pixcolor._fullres.chroma_offsets`) are filtered, streamed in batches of 8,
+  then joined with each frame's luma (:func:`pixcolor._yuv.chroma_planes`);
+* **smear on the truth**: the clip's own a/b (at the network's size) put through the same
+  steps with the weights from its gray (a perfect colouriser): the PSNR lost against the
+  unfiltered truth is colour carried across motion.
 
 Everything is computed at a quarter of the resolution (the network input at its own size)
 and without an encoder, so that a sweep takes minutes; ``bench_video.py`` measures the chosen
@@ -31,10 +34,12 @@ import torch
 import torch.nn.functional as F
 
 from pixcolor import Colorizer, TemporalFilter, lab
-from pixcolor._yuv import luma_to_gray
+from pixcolor._fullres import chroma_offsets
+from pixcolor._yuv import chroma_planes, luma_to_gray
 from pixcolor.video import is_video_file
 
 KR, KB = 0.299, 0.114  # BT.601: the clips' matrix
+MATRIX = ("bt601", KR, KB)
 DEFAULT_SETTINGS = [
     {"strength": 0.8, "sigma": 0.03, "radius": 2},
     {"strength": 0.9, "sigma": 0.05, "radius": 2},
@@ -67,12 +72,12 @@ def main() -> None:
         filt = TemporalFilter(**settings)
         row = []
         for name, d in data.items():
-            (psnr, flick), (psnr0, flick0) = _score(filt, d, d["uv"]), _score(None, d, d["uv"])
+            (psnr, flick), (psnr0, flick0) = _score(filt, d, d["ab"]), _score(None, d, d["ab"])
             smear = _smear(filt, d)
             row.append(f"{name}: flicker x{flick / flick0:.2f} dPSNR {psnr - psnr0:+.2f} "
                        f"smear {smear:.2f} dB")  # fmt: skip
         ratios = [
-            _score(filt, d, d["uv"])[1] / _score(None, d, d["uv"])[1] for d in film_data.values()
+            _score(filt, d, d["ab"])[1] / _score(None, d, d["ab"])[1] for d in film_data.values()
         ]
         if ratios:
             row.append(f"old film: flicker x{np.mean(ratios):.2f} (worst {max(ratios):.2f})")
@@ -124,33 +129,24 @@ def _prepare(
                                      antialias=True) for i in range(0, len(luma), 16)])  # fmt: skip
     small = luma_to_gray(small, False)
     luma = _quarter(luma.float()).round().to(torch.uint8)
-    gray = luma_to_gray(luma, False)
-    ab = torch.cat([colorizer._predict_ab(small[i : i + 16].expand(-1, 3, -1, -1), 1.0)
+    ab = torch.cat([colorizer._predict_ab(list(small[i : i + 16, None].expand(-1, -1, 3, -1, -1)))
                     for i in range(0, len(small), 16)])  # fmt: skip
-    rgb = lab.recolor(gray, F.interpolate(ab, size=gray.shape[-2:], mode="bilinear"))
-    moving = torch.zeros_like(truth[:, :1], dtype=torch.bool)
-    moving[1:] = (truth[1:] - truth[:-1]).abs().amax(1, keepdim=True) > 0.08
+    true_small = F.interpolate(truth, size=(size, size), mode="bilinear", antialias=True)
     return {
         "luma": luma,
+        "gray": luma_to_gray(luma, False),
         "truth": truth,
         "small": small,
-        "uv": _chroma(rgb),
-        "true_uv": _chroma(truth),
-        "moving": moving,
+        "ab": ab,
+        "true_ab": lab.rgb_to_lab(true_small.clamp(0, 1))[:, 1:],
     }
 
 
-def _chroma(rgb: torch.Tensor) -> torch.Tensor:
-    r, g, b = rgb.unbind(1)
-    y = KR * r + (1 - KR - KB) * g + KB * b
-    return torch.stack([(b - y) / (2 * (1 - KB)), (r - y) / (2 * (1 - KR))], 1) * 224 + 128
-
-
-def _filtered(filt: TemporalFilter | None, small: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+def _filtered(filt: TemporalFilter | None, small: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if filt is None:
-        return uv
+        return x
     stream = filt.stream()
-    parts = [stream.push(small[i : i + 8], uv[i : i + 8]) for i in range(0, len(uv), 8)]
+    parts = [stream.push(small[i : i + 8], x[i : i + 8]) for i in range(0, len(x), 8)]
     return torch.cat([*parts, stream.flush()])
 
 
@@ -164,18 +160,20 @@ def _to_rgb(luma: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 
 
 def _score(
-    filt: TemporalFilter | None, d: dict[str, torch.Tensor], uv: torch.Tensor
+    filt: TemporalFilter | None, d: dict[str, torch.Tensor], ab: torch.Tensor
 ) -> tuple[float, float]:
-    rgb = _to_rgb(d["luma"], _filtered(filt, d["small"], uv))
+    offsets = _filtered(filt, d["small"], chroma_offsets(d["small"], ab))
+    uv = chroma_planes(d["gray"], offsets, "yuv444p", MATRIX, False)
+    rgb = _to_rgb(d["luma"], uv)
     psnr = (10 * torch.log10(1 / (rgb - d["truth"]).square().mean((1, 2, 3)))).mean().item()
     ab = lab.rgb_to_lab(rgb)[:, 1:]
     return psnr, (ab[1:] - ab[:-1]).norm(dim=1).mean().item()
 
 
 def _smear(filt: TemporalFilter, d: dict[str, torch.Tensor]) -> float:
-    """PSNR lost by filtering the truth's own chroma (all pixels)."""
-    before = _score(None, d, d["true_uv"])[0]
-    after = _score(filt, d, d["true_uv"])[0]
+    """PSNR lost by filtering the truth's own a/b (all pixels)."""
+    before = _score(None, d, d["true_ab"])[0]
+    after = _score(filt, d, d["true_ab"])[0]
     return before - after
 
 

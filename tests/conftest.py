@@ -1,5 +1,6 @@
 """Shared test set-up: makes the tests folder importable (``from test_training import ...``),
-keeps every test's pixcolor cache private, and builds fastai's DynamicUnet once."""
+keeps every test's pixcolor cache private, builds fastai's DynamicUnet once, and saves a tiny
+generator for tests that load a model from a folder (``model_dir``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
+
+from pixcolor import UNetGenerator
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -44,3 +48,12 @@ def fastai_unet() -> nn.Module:
     unet = DynamicUnet(body, 2, (64, 64))
     torch.manual_seed(1)
     return randomise_batchnorm(unet, conv_bias=True).eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pix2pix generator (seed 0, 4 base channels, 5 downs) saved in a folder."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model")
+    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
+    return path

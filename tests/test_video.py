@@ -486,3 +486,67 @@ def test_cli_evaluate_video_writes_json_only_when_asked(
     result = json.loads((tmp_path / "eval.json").read_text())["videos"][0]
     assert result["n_frames"] == 6 and len(result["temporal"]["psnr_frames"]) == 6
     assert result["truth"]["flicker"] > 0 and result["temporal"]["flicker"] >= 0
+
+
+def test_frame_colour_is_the_photo_colour(tmp_path: Path, colorizer: Colorizer) -> None:
+    # A frame is coloured as Colorizer.colorize colours its gray picture (the same network
+    # call and full-resolution join): lossless 4:4:4, no filter, strong colour (gamut fit).
+    src = make_clip(tmp_path / "in.mkv", frames=2, size=(47, 33), pix_fmt="yuv444p")
+    out = tmp_path / "out.mkv"
+    colorize_video(
+        colorizer, src, out, render_size=RENDER, saturation=20.0, temporal="none",
+        codec="libx264", crf=0, progress=False,
+    )  # fmt: skip
+    with av.open(str(src)) as container:
+        frame = next(container.decode(video=0)).reformat(format="yuv444p")
+        luma = np.frombuffer(frame.planes[0], np.uint8).reshape(frame.height, -1)
+        luma = luma[:, : frame.width].astype(np.float64)
+    with av.open(str(out)) as container:
+        got = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    gray = np.clip(np.round((luma - 16) / 219 * 255), 0, 255).astype(np.uint8)  # studio range
+    photo = colorizer.colorize(gray, render_size=RENDER, saturation=20.0).astype(int)
+    assert np.abs(photo - gray[..., None]).mean() > 2  # coloured, not gray
+    assert np.abs(got - photo).max() <= 3  # rounding: studio-range chroma, the shrink
+
+
+def test_ray_engine_refuses_videos(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from pixcolor import distributed
+    from pixcolor.cli import main
+
+    clip = make_clip(tmp_path / "a.mp4", frames=2)
+    monkeypatch.setattr(distributed, "_import_ray", lambda: object())  # no cluster is started
+    with pytest.raises(ValueError, match=r"Ray engine colorizes photos; '.*a\.mp4' is a video"):
+        distributed.colorize_files([clip], tmp_path / "out", model=str(model_dir))
+    assert not (tmp_path / "out").exists()
+    code = main(["colorize", str(clip), "-o", str(tmp_path / "out"), "--engine", "ray",
+                 "--codec", "libx264", "--crf", "20"])  # fmt: skip
+    assert code == 1
+    assert "--codec, --crf only apply with --engine local" in capsys.readouterr().err
+
+
+def test_folder_mixing_photos_and_videos_with_report(tmp_path: Path, colorizer: Colorizer) -> None:
+    import json
+
+    from PIL import Image
+
+    from pixcolor.batch import colorize_files
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    make_clip(folder / "clip.mp4", frames=3)
+    Image.fromarray(np.full((20, 30), 128, np.uint8)).save(folder / "photo.png")
+    (folder / "broken.mkv").write_bytes(b"\x1a\x45\xdf\xa3 not really matroska")
+    report = colorize_files(
+        colorizer, [folder], tmp_path / "out", render_size=RENDER, progress=False,
+        report_path=tmp_path / "log.jsonl",
+    )  # fmt: skip
+    assert sorted(p.name for p in report.written) == ["clip.mp4", "photo.png"]
+    assert list(report.failed) == [folder / "broken.mkv"]
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    status = {Path(line["input"]).name: line["status"] for line in lines}
+    assert status == {"photo.png": "written", "clip.mp4": "written", "broken.mkv": "failed"}
+    assert read_clip(tmp_path / "out" / "mixed" / "clip.mp4")["size"] == (48, 32)
+    assert not (tmp_path / "out" / "mixed" / "broken.mkv").exists()

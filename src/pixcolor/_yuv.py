@@ -3,8 +3,9 @@ are computed from predicted a/b.
 
 A video frame's luma ``Y'`` is its black-and-white picture, so :mod:`pixcolor.video` keeps
 that plane byte for byte and writes only new chroma planes (at their own, often subsampled,
-size). The chroma of a pixel is that of :func:`pixcolor.lab.recolor`'s colour: the gray of
-the source's luma given the predicted a/b, fitted into the sRGB gamut.
+size). The colour is that of a photo's full-resolution step (:mod:`pixcolor._fullres`):
+offsets from gray computed at render size from the predicted a/b, upsampled to the chroma
+planes and scaled towards gray where the colour would leave the gamut.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pixcolor import lab
+from pixcolor import _fullres
 
 
 def luma_to_gray(luma: torch.Tensor, full_range: bool) -> torch.Tensor:
@@ -39,18 +40,21 @@ def chroma_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
 
 def chroma_planes(
     gray: torch.Tensor,
-    ab: torch.Tensor,
+    offsets: torch.Tensor,
     pix_fmt: str,
     matrix: tuple[str, float, float],
     full_range: bool,
 ) -> torch.Tensor:
-    """The Cb and Cr planes of frames whose luma is ``gray`` and chroma ``ab``, as float
-    levels (round them with :func:`quantize_chroma`).
+    """The Cb and Cr planes of frames whose luma is ``gray`` and colour ``offsets``, as
+    float levels (round them with :func:`quantize_chroma`).
 
     Args:
         gray: ``(B, 1, H, W)`` float gray in ``[0, 1]`` at full resolution (see
             :func:`luma_to_gray`).
-        ab: ``(B, 2, h, w)`` a/b at any size (resized bilinearly to the chroma planes').
+        offsets: ``(B, 5, h, w)`` colour offsets from gray at any size
+            (:func:`pixcolor._fullres.chroma_offsets`), resized bilinearly to the chroma
+            planes' size and scaled towards gray where ``gray + offsets`` would leave
+            ``[0, 1]``, as the full-resolution step of a photo does.
         pix_fmt: Output pixel format, which sets the chroma subsampling.
         matrix: ``(name, Kr, Kb)`` of the Y'CbCr matrix.
         full_range: Full-range (0-255) rather than studio-range (16-240) chroma.
@@ -63,14 +67,20 @@ def chroma_planes(
     if sub_h > 1 or sub_w > 1:  # the gray of each chroma sample: mean of its luma samples
         gray = F.avg_pool2d(gray, (sub_h, sub_w), ceil_mode=True)
     size = gray.shape[-2:]
-    if ab.shape[-2:] != size:
-        ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
-    rgb = lab.recolor(gray, ab)
+    offsets = offsets.float()
+    if offsets.shape[-2:] != size:
+        offsets = F.interpolate(offsets, size=size, mode="bilinear", align_corners=False)
+    else:
+        offsets = offsets.clone()
+    for out, luma in zip(offsets, gray[:, 0], strict=True):
+        _fullres._fit(torch, out, luma, 1.0)
+    red, green, blue = offsets[:, :3].unbind(1)
     _, kr, kb = matrix
-    red, green, blue = rgb.unbind(1)
-    luma = kr * red + (1.0 - kr - kb) * green + kb * blue
-    cb = (blue - luma) / (2.0 * (1.0 - kb))
-    cr = (red - luma) / (2.0 * (1.0 - kr))
+    # The offsets sum to 0 under Rec. 601's weights: the matrix's luma of them is what the
+    # decoder's luma would gain, so it is taken out (the frame's luma stays its own).
+    luma_gain = kr * red + (1.0 - kr - kb) * green + kb * blue
+    cb = (blue - luma_gain) / (2.0 * (1.0 - kb))
+    cr = (red - luma_gain) / (2.0 * (1.0 - kr))
     scale = 255.0 if full_range else 224.0
     return torch.stack([cb, cr], 1).mul_(scale).add_(128.0)
 

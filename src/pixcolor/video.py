@@ -6,13 +6,15 @@ in batches and encodes them into a new file:
 
 * **Luma kept.** A frame's luma plane ``Y'`` is its black-and-white picture: it is copied
   to the output byte for byte (the codec then compresses it as it would any video); only
-  the chroma planes are new, computed from the predicted a/b as
-  :func:`pixcolor.lab.recolor` computes a photo's colour.
+  the chroma planes are new. They are computed as a photo's colour is (the Colorizer's
+  full-resolution step, :mod:`pixcolor._fullres`): the colour offsets from gray of the
+  predicted a/b on the frame's gray at render size, upsampled to the chroma planes and
+  scaled towards gray where they would leave the gamut.
 * **Steady colour.** Colourising each frame on its own flickers: the network's guess for a
-  wall changes from frame to frame. The predicted chroma is smoothed along time with
-  weights that drop where the picture changes (see :class:`TemporalFilter`), after
-  compensating each frame's overall brightness, so old film's exposure flicker does not
-  stop the smoothing and moving objects are not smeared.
+  wall changes from frame to frame. The colour (as offsets from gray, at render size) is
+  smoothed along time with weights that drop where the picture changes (see
+  :class:`TemporalFilter`), after compensating each frame's overall brightness, so old
+  film's exposure flicker does not stop the smoothing and moving objects are not smeared.
 * **Faithful container.** Same frame count, size, frame rate and timestamps as the source
   (timestamps sorted into presentation order where a file stores them in decode order);
   every audio stream is copied packet for packet; colour tags, sample aspect ratio,
@@ -43,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from pixcolor import _yuv
+from pixcolor import _fullres, _yuv
 from pixcolor._atomic import publish, temporary_file
 from pixcolor._temporal import TemporalFilter
 from pixcolor._video_io import (
@@ -59,8 +61,8 @@ from pixcolor._video_io import (
     plane_array,
     resolve_codec,
 )
-from pixcolor.hints import Hint, HintSet, parse_hints
-from pixcolor.spread import RESIDUAL_DECAY, spread_hints
+from pixcolor.hints import Hint, HintSet, hint_planes_batch, parse_hints
+from pixcolor.spread import RESIDUAL_DECAY, spread_hints, working_size
 
 __all__ = [
     "DEFAULT_CRF",
@@ -285,7 +287,13 @@ class _Colorize:
         self.schedule = schedule.bind((info.height, info.width))
         self.writer = writer
         self.device = colorizer.device
-        self.pending: deque[_Frame] = deque()  # frames whose chroma the filter still holds
+        self.pending: deque[_Frame] = deque()  # frames whose colour the filter still holds
+        # The grid the colour is filtered and joined on: the network's square, or the
+        # frames' working grid when a model without hint channels spreads hints on it.
+        size = opts.render_size
+        self.grid = (size, size)
+        if any(self.schedule.sets) and not colorizer.network.hint_channels:
+            self.grid = working_size(info.height, info.width)
 
     def run(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], stop: threading.Event) -> int:
         self.outbox, self.stop = outbox, stop
@@ -316,51 +324,74 @@ class _Colorize:
 
     @torch.inference_mode()
     def _process(self, batch: list[_Frame]) -> None:
+        """Colour offsets from gray of a batch (at render size, as for a photo:
+        :func:`pixcolor._fullres.chroma_offsets`), steadied by the filter."""
+        luma = torch.stack([f.luma for f in batch])[:, None]
         size = self.opts.render_size
-        luma = torch.stack([f.luma for f in batch])[:, None].to(self.device)
-        small = luma if luma.device.type == "cpu" else luma.float()  # 8-bit resize: CPU only
-        small = F.interpolate(
-            small, size=(size, size), mode="bilinear", align_corners=False, antialias=True
-        )
-        if small.dtype == torch.uint8:
-            small = small.float()
-        small = _yuv.luma_to_gray(small.round_().clamp_(0, 255), self.info.full_range)
-        gray = _yuv.luma_to_gray(luma, self.info.full_range)
-        ab = self._predict(small, gray, batch)
-        chroma = _yuv.chroma_planes(gray, ab, self.pix_fmt, self.info.matrix, self.info.full_range)
+        small = self._shrink(luma, (size, size))
+        # The grid the colour joins on: the network's square, or the working grid where
+        # hints were spread.
+        joined = small if self.grid == (size, size) else self._shrink(luma, self.grid)
+        offsets = _fullres.chroma_offsets(joined, self._predict(small, luma, batch))
         self.pending.extend(batch)
-        self._emit(chroma if self.filter is None else self.filter.push(small, chroma))
+        self._emit(offsets if self.filter is None else self.filter.push(joined, offsets))
+
+    def _shrink(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """8-bit luma ``(B, 1, H, W)`` -> gray ``(B, 1, *size)`` in ``[0, 1]`` on the device
+        (antialiased bilinear, on 8-bit levels on the CPU)."""
+        small = luma.to(self.device)
+        if small.device.type != "cpu":  # 8-bit antialiased resizing is CPU-only
+            small = small.float()
+        if tuple(small.shape[-2:]) != size:
+            small = F.interpolate(
+                small, size=size, mode="bilinear", align_corners=False, antialias=True
+            )
+        if small.dtype != torch.uint8:
+            small = small.round_().clamp_(0, 255)
+        return _yuv.luma_to_gray(small, self.info.full_range)
 
     def _predict(
-        self, small: torch.Tensor, gray: torch.Tensor, batch: list[_Frame]
+        self, small: torch.Tensor, luma: torch.Tensor, batch: list[_Frame]
     ) -> torch.Tensor:
-        """a/b of a batch: ``small`` is its gray at render size, ``gray`` at full size. Hints
-        go into a hint model's input, or are spread along each frame's edges for others
-        (as :meth:`pixcolor.Colorizer.colorize` does for a photo)."""
-        rgb = small.expand(-1, 3, -1, -1)
+        """a/b of a batch on :attr:`grid` (times the saturation), through the colorizer's
+        network (:meth:`pixcolor.Colorizer._predict_ab`). ``small`` is the batch's gray at
+        render size, ``luma`` its luma planes. Hints go into a hint model's input, or are
+        spread along each frame's edges for others (as for a photo)."""
+        colorizer = self.colorizer
+        smalls = [one[None].expand(-1, 3, -1, -1) for one in small]
         sets = [self.schedule.at(f.index) for f in batch]
-        if not any(sets):
-            return self.colorizer._predict_ab(rgb, self.opts.saturation)
-        size = (self.info.height, self.info.width)
-        hint_sets = [s if s is not None else HintSet.build(size) for s in sets]
-        ab = self.colorizer._predict_ab(rgb, self.opts.saturation, hint_sets)
-        if self.colorizer._hint_model:
-            return ab
-        frames = [
-            spread_hints(a, g.expand(3, -1, -1), h, decay=RESIDUAL_DECAY) if len(h) else a
-            for a, g, h in zip(ab, gray, hint_sets, strict=True)
-        ]
-        grid = max((f.shape[-2:] for f in frames), key=lambda s: s[0] * s[1])
-        return torch.cat([_resize_ab(f[None], grid) for f in frames])
+        hint_model = bool(colorizer.network.hint_channels)
+        hint_sets = None
+        planes = None
+        if any(sets):
+            size = (self.info.height, self.info.width)
+            hint_sets = [s if s is not None else HintSet.build(size) for s in sets]
+            if hint_model:
+                ab_scale = colorizer.generator.config.ab_scale
+                planes = hint_planes_batch(hint_sets, self.opts.render_size, ab_scale)
+        ab = colorizer._predict_ab(smalls, planes) * self.opts.saturation
+        if hint_sets is None or hint_model:
+            return _resize_ab(ab, self.grid)
+        frames = []
+        for one, plane, hints in zip(ab, luma, hint_sets, strict=True):
+            if len(hints):
+                gray = _yuv.luma_to_gray(plane, self.info.full_range)
+                one = spread_hints(one, gray.expand(3, -1, -1), hints, decay=RESIDUAL_DECAY)
+            frames.append(_resize_ab(one[None], self.grid))
+        return torch.cat(frames)
 
-    def _emit(self, chroma: torch.Tensor) -> None:
-        """Quantize the chroma of the oldest ``len(chroma)`` pending frames and pass the
-        frames to the writer."""
-        if not len(chroma):
+    def _emit(self, offsets: torch.Tensor) -> None:
+        """Join the colour offsets of the oldest ``len(offsets)`` pending frames with their
+        luma (:func:`pixcolor._yuv.chroma_planes`) and pass the frames to the writer."""
+        if not len(offsets):
             return
-        planes = _yuv.quantize_chroma(chroma, self.info.full_range).cpu().numpy()
-        for chroma_planes in planes:
-            frame = self.pending.popleft()
+        frames = [self.pending.popleft() for _ in range(len(offsets))]
+        luma = torch.stack([f.luma for f in frames])[:, None].to(self.device)
+        gray = _yuv.luma_to_gray(luma, self.info.full_range)
+        info = self.info
+        chroma = _yuv.chroma_planes(gray, offsets, self.pix_fmt, info.matrix, info.full_range)
+        planes = _yuv.quantize_chroma(chroma, info.full_range).cpu().numpy()
+        for frame, chroma_planes in zip(frames, planes, strict=True):
             self._put(("video", self._av_frame(frame, chroma_planes)))
 
     def _luma(self, frame: Any) -> torch.Tensor:
@@ -514,6 +545,11 @@ class _HintSchedule:
             for start, hints in zip(self._starts, self._hints, strict=True)
         ]
         return self
+
+    @property
+    def sets(self) -> list[HintSet | None]:
+        """The bound hints of every range (``None``: a range without hints)."""
+        return list(self._sets)
 
     def at(self, index: int) -> HintSet | None:
         """The bound hints of frame ``index`` (``None``: none)."""
