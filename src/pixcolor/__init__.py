@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from pixcolor import hints, images, lab, spread
 from pixcolor._inference import InferenceModel
+from pixcolor._temporal import TemporalFilter
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
@@ -21,6 +22,7 @@ from pixcolor.errors import (
     ModelNotFoundError,
     NoImagesError,
     PixcolorError,
+    VideoError,
 )
 from pixcolor.hints import Hint, load_hints
 from pixcolor.models import (
@@ -49,10 +51,12 @@ __all__ = [
     "PhotoFolder",
     "PixcolorError",
     "Preset",
+    "TemporalFilter",
     "Trainer",
     "TrainerConfig",
     "UNetConfig",
     "UNetGenerator",
+    "VideoError",
     "__version__",
     "convert_fastai",
     "hints",

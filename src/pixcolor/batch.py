@@ -4,7 +4,9 @@
 output per input under the output folder (mirroring each input folder's structure), skips
 outputs that exist (so an interrupted run resumes), colorizes in batches, writes each
 output atomically in the input's format (JPEG quality and ICC profile kept), and reports
-the files that failed instead of stopping at the first.
+the files that failed instead of stopping at the first. Videos (known by their extension or
+their first bytes) go through :func:`pixcolor.video.colorize_video`, one at a time, after
+the photos (a clip streams through its own pipeline of threads).
 
 The three steps of a file are separate functions, :func:`decode_file`,
 :func:`colorize_loaded` and :func:`encode_file`, so other engines can schedule them. Here
@@ -33,7 +35,9 @@ from tqdm.auto import tqdm
 from pixcolor import _storage
 from pixcolor._report import ReportLog
 from pixcolor._storage import Location, RemotePath
+from pixcolor._video_io import VIDEO_EXTENSIONS, is_video_file
 from pixcolor.data import IMAGE_EXTENSIONS
+from pixcolor.errors import NoImagesError
 from pixcolor.images import LoadedImage
 
 __all__ = [
@@ -71,15 +75,18 @@ def plan_outputs(
     output: str | os.PathLike[str] | RemotePath,
     recursive: bool = False,
 ) -> list[tuple[Location, Location]]:
-    """Pair every input image with its output path.
+    """Pair every input image or video with its output path.
 
     A file ``a/b.jpg`` goes to ``OUTPUT/b.jpg``; a folder ``a`` puts ``a/x/c.png`` at
     ``OUTPUT/a/x/c.png`` (subfolders only with ``recursive``); a glob pattern is expanded.
-    Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are planned as
-    :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
+    Folders and globs take images by extension and videos by extension or content (local
+    files; by extension on remote storage); a video whose name has no video extension gets
+    ``.mp4`` added. Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are
+    planned as :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
 
     Raises:
-        FileNotFoundError: If an input matches nothing.
+        FileNotFoundError: If an input does not exist.
+        NoImagesError: If a folder or glob holds no image or video.
         ValueError: If an output would overwrite an input, or two inputs map to one output.
     """
     out_root = _storage.location(output)
@@ -87,15 +94,23 @@ def plan_outputs(
     for raw in inputs:
         path = _storage.location(raw)
         if path.is_dir():
-            found = sorted(p for p in _storage.files_in(path, recursive) if _is_image_name(p))
-            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]  # type: ignore[arg-type]
+            found = sorted(p for p in _storage.files_in(path, recursive) if _is_input(p))
+            if not found:
+                raise NoImagesError(f"folder {str(raw)!r} holds no image or video{_KNOWN}")
+            pairs += [
+                (p, _output(out_root / path.resolve().name / p.relative_to(path), p))  # type: ignore[operator]
+                for p in found
+            ]
         elif path.exists():
-            pairs.append((path, out_root / path.name))
+            pairs.append((path, _output(out_root / path.name, path)))
         elif _storage.has_magic(str(raw)):
-            matches = _storage.glob_files(str(raw), recursive)
-            if not matches:
+            files = _storage.glob_files(str(raw), recursive)
+            if not files:
                 raise FileNotFoundError(f"no file matches {str(raw)!r}")
-            pairs += [(p, out_root / p.name) for p in matches]
+            matches = sorted(p for p in files if _is_input(p))
+            if not matches:
+                raise NoImagesError(f"no image or video matches {str(raw)!r}{_KNOWN}")
+            pairs += [(p, _output(out_root / p.name, p)) for p in matches]
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
@@ -126,10 +141,11 @@ def colorize_files(
     batch_size: int = 4,
     progress: bool = True,
     report_path: str | os.PathLike[str] | RemotePath | None = None,
+    video_options: dict[str, object] | None = None,
     hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
     hint_image: Any = None,
 ) -> BatchReport:
-    """Colorize every input image into ``output``; see the module docstring.
+    """Colorize every input image and video into ``output``; see the module docstring.
 
     Args:
         colorizer: A :class:`pixcolor.Colorizer`.
@@ -140,11 +156,13 @@ def colorize_files(
             overwritten).
         render_size: Resolution the network sees (``None``: the model's own).
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
-        batch_size: Images per network forward at most.
-        progress: Show a tqdm bar (with photos per second).
+        batch_size: Images per network forward at most (frames, for videos).
+        progress: Show a tqdm bar (with photos per second; frames per second for videos).
         report_path: Where to write a JSON Lines report of every file (local or URI;
             ``None``: none), one line per file as it is done: ``{"input", "output",
             "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
+        video_options: More keyword arguments of :func:`pixcolor.video.colorize_video`
+            for videos (``temporal``, ``codec``, ``crf``).
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.
@@ -153,6 +171,7 @@ def colorize_files(
         A :class:`BatchReport`.
 
     Raises:
+        ImportError: If there are videos and PyAV (the ``video`` extra) is missing.
         ValueError: If a list of hints or a hint image is given for several inputs, or a
             mapping names a file that is not among the inputs or matches several.
     """
@@ -162,10 +181,17 @@ def colorize_files(
         sources = [src for src, _ in plan_outputs(inputs, output, recursive=recursive)]
         per_file = _hints_per_file(sources, hints, hint_image)
     with ReportLog(report_path) as log:
-        todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        pending = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        todo = [(src, dst) for src, dst in pending if not _is_video(src)]
+        videos = [(src, dst) for src, dst in pending if _is_video(src)]
+        if videos:
+            from pixcolor._video_io import import_av
+
+            import_av()  # one clear error before any work
         bar = tqdm(
-            total=len(todo), desc="colorize", unit="photo", disable=not progress, dynamic_ncols=True
-        )
+            total=len(todo), desc="colorize", unit="photo", disable=not progress or not todo,
+            dynamic_ncols=True,
+        )  # fmt: skip
         pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar, log)
         try:
             for batch in pipeline.batches(batch_size):
@@ -187,6 +213,17 @@ def colorize_files(
         finally:
             pipeline.stop()
         bar.close()
+        for src, dst in videos:
+            video_kwargs = {
+                "render_size": render_size, "saturation": saturation, "batch_size": batch_size,
+                "overwrite": overwrite, "progress": progress, **(video_options or {}),
+            }  # fmt: skip
+            reason = _colorize_video(colorizer, src, dst, per_file.get(src), video_kwargs)
+            if reason is None:
+                report.written.append(dst)
+            else:
+                report.failed[src] = reason
+            log.write(src, dst, "failed" if reason else "written", reason)
     return report
 
 
@@ -359,8 +396,53 @@ def _hints_per_file(
     return out
 
 
-def _is_image_name(path: Location) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
+_KNOWN = f" (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"
+
+
+def _is_input(path: Location) -> bool:
+    """An image by its extension, or a video by its extension or first bytes."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS or _is_video(path)
+
+
+def _is_video(path: Location) -> bool:
+    """A video by its extension, or (a local file) by its first bytes."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS:
+        return False
+    if isinstance(path, RemotePath):
+        return suffix in VIDEO_EXTENSIONS
+    return is_video_file(path)
+
+
+def _output(dst: Location, src: Location) -> Location:
+    """A video found by its content gets a video extension."""
+    if dst.suffix.lower() in VIDEO_EXTENSIONS or not _is_video(src):
+        return dst
+    return dst.parent / (dst.name + ".mp4")
+
+
+def _colorize_video(
+    colorizer: Any,
+    src: Location,
+    dst: Location,
+    given: tuple[Any, Any] | None,
+    kwargs: dict[str, Any],
+) -> str | None:
+    """One video through :meth:`pixcolor.Colorizer.colorize_video`: ``None`` when written,
+    else why it failed."""
+    these, painted = given if given is not None else (None, None)
+    try:
+        if isinstance(src, RemotePath) or isinstance(dst, RemotePath):
+            raise ValueError(
+                f"videos are read and written as local files; {str(src)!r} -> {str(dst)!r} "
+                "is on remote storage (copy it to a local folder first)"
+            )
+        if painted is not None:
+            raise ValueError("a hint image is for photos; give a video's hints as a list")
+        colorizer.colorize_video(src, dst, hints=these, **kwargs)
+    except Exception as err:  # one bad file never stops the run
+        return str(err)
+    return None
 
 
 class _Pipeline:

@@ -38,6 +38,7 @@ from pixcolor._inference import BACKENDS, MEMORY_FORMATS, InferenceModel
 from pixcolor._inference import DTYPES as _DTYPES
 from pixcolor._inference import PRECISIONS as PRECISIONS
 from pixcolor._lab8 import lightness_uint8
+from pixcolor._temporal import TemporalFilter
 from pixcolor.errors import ImageError
 from pixcolor.hints import HintLike, HintRequest, bind_hints, hint_planes_batch, hint_requests
 from pixcolor.images import ImageInput, LoadedImage
@@ -250,6 +251,52 @@ class Colorizer:
                 with its index, ``inputs[3]: ...``); inputs before it have been processed
                 and are lost.
         """
+        render_size, saturation, batch_size = self._check_options(
+            render_size, saturation, batch_size
+        )
+        single = not isinstance(x, (list, tuple))
+        items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        requests = hint_requests(len(items), single, hints, hint_image)
+        outputs: list[ImageOutput] = []
+        for chunk in _load_chunks(items, batch_size, label=not single):
+            start = len(outputs)
+            todo = requests[start : start + len(chunk)] if requests else None
+            outputs.extend(self._colorize_chunk(chunk, render_size, saturation, todo))
+        return outputs[0] if single else outputs
+
+    def colorize_video(
+        self,
+        src: str | os.PathLike[str],
+        dst: str | os.PathLike[str],
+        *,
+        render_size: int | None = None,
+        saturation: float = 1.0,
+        hints: Any = None,
+        batch_size: int = 8,
+        temporal: str | TemporalFilter = "auto",
+        **options: Any,
+    ) -> Any:
+        """Colourise a video file into ``dst``: streamed, flicker-free, audio kept.
+
+        A thin front to :func:`pixcolor.video.colorize_video` (which documents every
+        argument, ``codec``, ``crf``, ``overwrite`` and ``progress`` among ``options``);
+        needs the ``video`` extra (``pip install 'pixcolor[video]'``).
+
+        Returns:
+            A :class:`pixcolor.video.VideoReport`.
+        """
+        from pixcolor.video import colorize_video
+
+        return colorize_video(
+            self, src, dst, render_size=render_size, saturation=saturation, hints=hints,
+            batch_size=batch_size, temporal=temporal, **options,
+        )  # fmt: skip
+
+    def _check_options(
+        self, render_size: object, saturation: object, batch_size: object
+    ) -> tuple[int, float, int]:
+        """Validated ``(render_size, saturation, batch_size)``; ``None`` render size: the
+        model's own."""
         stride = self.generator.stride
         if render_size is None:
             render_size = self.generator.config.render_size
@@ -261,15 +308,7 @@ class Colorizer:
             raise ValueError(f"saturation must be a finite number >= 0, got {saturation!r}")
         if not _is_int(batch_size) or batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        single = not isinstance(x, (list, tuple))
-        items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
-        requests = hint_requests(len(items), single, hints, hint_image)
-        outputs: list[ImageOutput] = []
-        for chunk in _load_chunks(items, int(batch_size), label=not single):
-            start = len(outputs)
-            todo = requests[start : start + len(chunk)] if requests else None
-            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation), todo))
-        return outputs[0] if single else outputs
+        return int(render_size), float(saturation), int(batch_size)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def _colorize_chunk(

@@ -41,7 +41,7 @@ from typing import Any
 from pixcolor import _storage
 from pixcolor._report import ReportLog
 from pixcolor._storage import Location, RemotePath
-from pixcolor.batch import BatchReport, _plan_pending, colorize_batch
+from pixcolor.batch import BatchReport, _is_video, _plan_pending, colorize_batch
 
 __all__ = ["colorize_files"]
 
@@ -116,7 +116,8 @@ def colorize_files(
 
     Raises:
         ImportError: If Ray Data is not installed.
-        ValueError: If an option is invalid or the cluster has no GPU for
+        ValueError: If an option is invalid, an input is a video (videos are colorized
+            by :func:`pixcolor.batch.colorize_files`), or the cluster has no GPU for
             ``gpus_per_worker``.
         FileNotFoundError: If an input or the model does not exist.
     """
@@ -126,6 +127,12 @@ def colorize_files(
     report = BatchReport()
     with ReportLog(report_path) as log:
         todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        videos = [str(src) for src, _ in todo if _is_video(src)]
+        if videos:
+            raise ValueError(
+                f"the Ray engine colorizes photos; {videos[0]!r} is a video "
+                f"({len(videos)} in the inputs): colorize videos with the local engine"
+            )
         if not todo:
             return report
         worker_options: dict[str, Any] = {

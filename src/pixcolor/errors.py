@@ -14,6 +14,7 @@ __all__ = [
     "ModelNotFoundError",
     "NoImagesError",
     "PixcolorError",
+    "VideoError",
 ]
 
 
@@ -45,3 +46,8 @@ class ImageError(PixcolorError, ValueError):
 
 class ImageNotFoundError(ImageError, FileNotFoundError):
     """An image path does not exist (also a :class:`FileNotFoundError`)."""
+
+
+class VideoError(PixcolorError, ValueError):
+    """A video input is not usable (not a video, truncated, no video stream or no frames,
+    a pixel format pixcolor cannot colourise), or its output cannot be encoded."""

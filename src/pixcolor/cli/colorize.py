@@ -1,11 +1,15 @@
-"""``pixcolor colorize``: photos in, colourised photos out (files, folders, globs), on this
-machine or on a Ray cluster (``--engine ray``)."""
+"""``pixcolor colorize``: photos and videos in, colourised ones out (files, folders, globs),
+on this machine or, for photos, on a Ray cluster (``--engine ray``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
@@ -16,14 +20,16 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "colorize",
-        help="colorize photos (files, folders, globs)",
-        description="Colorize black-and-white photos at full resolution. Outputs keep each input's format, "
+        help="colorize photos and videos (files, folders, globs)",
+        description="Colorize black-and-white photos and videos at full resolution. Outputs keep each input's format, "
         "JPEG quality and ICC profile, mirror folder structure under -o, are written atomically, and are "
-        "skipped when they exist (so an interrupted run resumes). Inputs are never overwritten. "
-        "Inputs and output may be fsspec URIs (s3://bucket/photos, gs://..., file:///...).",
+        "skipped when they exist (so an interrupted run resumes). Inputs are never overwritten. Videos "
+        "(mp4, mkv, avi, ...: the video extra, pip install 'pixcolor[video]') keep their frame count, "
+        "timestamps and audio; their colour is steadied over time. Inputs and output may be fsspec "
+        "URIs (s3://bucket/photos, gs://..., file:///...) for photos; videos are local files.",
     )
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns"
+        "inputs", nargs="+", metavar="INPUT", help="image or video files, folders or glob patterns"
     )
     p.add_argument(
         "-o", "--output", default="colorized", help="output folder (default: ./colorized)"
@@ -63,6 +69,24 @@ def add_parser(sub: Any) -> None:
         "--overwrite", action="store_true", help="replace existing outputs (never inputs)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video = p.add_argument_group("videos")
+    video.add_argument(
+        "--temporal",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: steady the colour over time (default); none: each frame on its own",
+    )
+    video.add_argument(
+        "--codec",
+        help="video encoder, e.g. libx264, libx265, libvpx-vp9 (default: the source's when "
+        "it has a constant-quality encoder, else H.264)",
+    )
+    video.add_argument(
+        "--crf",
+        type=int,
+        help="constant rate factor, lower is better (default: 18 for H.264, 20 for HEVC, "
+        "24 for VP9 and AV1)",
+    )
     p.add_argument(
         "--report",
         metavar="FILE",
@@ -129,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--backend {args.backend} and --calibration apply with --engine local; "
                 "the Ray engine's workers run the torch backend"
             )
+        _refuse_video_options(args)
         from pixcolor.distributed import colorize_files as colorize_on_ray
 
         report = colorize_on_ray(
@@ -142,16 +167,36 @@ def run(args: argparse.Namespace) -> int:
         from pixcolor.batch import colorize_files
 
         colorizer = colorizer_from_args(args.model, args)
-        report = colorize_files(
-            colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
-            **options,
-        )  # fmt: skip
+        video_options = {"temporal": args.temporal, "codec": args.codec, "crf": args.crf}
+        with _term_as_interrupt():
+            report = colorize_files(
+                colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
+                video_options=video_options, **options,
+            )  # fmt: skip
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(f"{report.summary()} -> {args.output}")
     if args.report:
         print(f"report: {args.report}")
     return 1 if report.failed else 0
+
+
+@contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """A kill (SIGTERM) unwinds like Ctrl-C while inside, so that no temporary output is
+    left behind (signals can only be handled in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _refuse_ray_options(args: argparse.Namespace) -> None:
@@ -167,3 +212,19 @@ def _refuse_ray_options(args: argparse.Namespace) -> None:
     ]
     if given:
         raise ValueError(f"{', '.join(given)} only apply with --engine ray")
+
+
+def _refuse_video_options(args: argparse.Namespace) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--temporal", None if args.temporal == "auto" else args.temporal),
+            ("--codec", args.codec),
+            ("--crf", args.crf),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} only apply with --engine local (the Ray engine takes photos)"
+        )

@@ -15,12 +15,16 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a model on colour photos beside the gray baselines",
+        help="score a model on colour photos or videos beside the gray baselines",
         description="Colorize every photo in DATA from its luminance and compare with the original: "
-        "PSNR, SSIM, colourfulness, delta-CF, CIEDE2000, beside two gray baselines (ab = 0, PIL luma).",
+        "PSNR, SSIM, colourfulness, delta-CF, CIEDE2000, beside two gray baselines (ab = 0, PIL luma). "
+        "For colour videos (a video file, or a folder holding videos and no photos): each clip is "
+        "turned gray, colourised with and without the temporal filter (codec included) and scored "
+        "frame by frame: PSNR, colourfulness, delta-CF and flicker (mean frame-to-frame change of "
+        "a/b) beside the truth's own flicker.",
     )
     p.add_argument("model", help="model directory, preset name or Hub repo id")
-    p.add_argument("data", help="folder of colour photos")
+    p.add_argument("data", help="folder of colour photos, a colour video, or a folder of videos")
     p.add_argument(
         "--render-size",
         type=int,
@@ -42,8 +46,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--json",
         dest="json_path",
-        default="evaluation.json",
-        help="where to write the results (default evaluation.json)",
+        default=None,
+        help="also write the results to this JSON file (default: print only)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(func=run)
@@ -51,15 +55,20 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixcolor._atomic import write_atomically
-    from pixcolor.metrics import evaluate, format_table
 
-    out = Path(args.json_path)
-    if out.exists() and not args.overwrite:
+    out = Path(args.json_path) if args.json_path else None
+    if out is not None and out.exists() and not args.overwrite:
         raise FileExistsError(
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
     colorizer = colorizer_from_args(args.model, args)
-    if args.hints:
+    videos = _videos(Path(args.data))
+    if videos and args.hints:
+        raise ValueError(f"--hints scores photos; {args.data!r} holds videos")
+    if videos:
+        results: dict[str, Any] = _evaluate_videos(colorizer, videos, args)
+        table = None
+    elif args.hints:
         from pixcolor.hint_eval import evaluate_hints, format_hint_table
 
         if any(n < 0 for n in args.hints):
@@ -70,14 +79,45 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         table = format_hint_table(results)
     else:
+        from pixcolor.metrics import evaluate, format_table
+
         results = evaluate(
             colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
         )
         table = format_table(results)
     results["model_name"] = str(args.model)
     results["data"] = str(args.data)
-    print(table)
-    text = json.dumps(finite(results), indent=2, allow_nan=False) + "\n"
-    write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    print(f"wrote {out}")
+    if table is not None:
+        print(table)
+    if out is not None:
+        text = json.dumps(finite(results), indent=2, allow_nan=False) + "\n"
+        write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        print(f"wrote {out}")
     return 0
+
+
+def _videos(data: Path) -> list[Path]:
+    """The videos to score: ``data`` if it is one, else those of a folder without photos."""
+    from pixcolor._video_io import is_video_file
+    from pixcolor.data import find_images
+
+    if data.is_file():
+        return [data] if is_video_file(data) else []
+    if not data.is_dir() or find_images(data):
+        return []
+    return sorted(p for p in data.rglob("*") if p.is_file() and is_video_file(p))
+
+
+def _evaluate_videos(
+    colorizer: Any, videos: list[Path], args: argparse.Namespace
+) -> dict[str, Any]:
+    from pixcolor.video_metrics import evaluate_video, format_video_table
+
+    clips = []
+    for path in videos:
+        result = evaluate_video(
+            colorizer, path, render_size=args.render_size, batch_size=args.batch_size
+        )
+        print(format_video_table(result))
+        clips.append(result)
+    return {"videos": clips}

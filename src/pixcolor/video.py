@@ -1,0 +1,583 @@
+"""Colourise video clips: streamed, steady in colour, audio kept.
+
+:func:`colorize_video` (also :meth:`pixcolor.Colorizer.colorize_video` and ``pixcolor
+colorize clip.mp4``) decodes a clip with PyAV (the ``video`` extra), colourises its frames
+in batches and encodes them into a new file:
+
+* **Luma kept.** A frame's luma plane ``Y'`` is its black-and-white picture: it is copied
+  to the output byte for byte (the codec then compresses it as it would any video); only
+  the chroma planes are new. They are computed as a photo's colour is (the Colorizer's
+  full-resolution step, :mod:`pixcolor._fullres`): the colour offsets from gray of the
+  predicted a/b on the frame's gray at render size, upsampled to the chroma planes and
+  scaled towards gray where they would leave the gamut.
+* **Steady colour.** Colourising each frame on its own flickers: the network's guess for a
+  wall changes from frame to frame. The colour (as offsets from gray, at render size) is
+  smoothed along time with weights that drop where the picture changes (see
+  :class:`TemporalFilter`), after compensating each frame's overall brightness, so old
+  film's exposure flicker does not stop the smoothing and moving objects are not smeared.
+* **Faithful container.** Same frame count, size, frame rate and timestamps as the source
+  (timestamps sorted into presentation order where a file stores them in decode order);
+  every audio stream is copied packet for packet; colour tags, sample aspect ratio,
+  display rotation and metadata are carried over. Default codec: the source's when a
+  constant-quality encoder for it exists (H.264, HEVC, VP8/9, AV1), else H.264, at a high
+  quality (CRF 18 for H.264), in ``yuv420p`` (``yuv444p`` for odd frame sizes).
+* **Streamed.** Decoding, the network and encoding run in three threads joined by short
+  queues, so memory holds a few batches whatever the clip's length, and the codecs work
+  while the network does. The output is written to a temporary file beside the target and
+  renamed at the end: an interrupted run leaves nothing under the final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from pixcolor import _fullres, _yuv
+from pixcolor._atomic import publish, temporary_file
+from pixcolor._temporal import TemporalFilter
+from pixcolor._video_io import (
+    DEFAULT_CRF,
+    VIDEO_EXTENSIONS,
+    VideoReader,
+    VideoWriter,
+    choose_pix_fmt,
+    import_av,
+    is_video_file,
+    luma_plane,
+    muxer_for,
+    plane_array,
+    resolve_codec,
+)
+from pixcolor.hints import Hint, HintSet, hint_planes_batch, parse_hints
+from pixcolor.spread import RESIDUAL_DECAY, spread_hints, working_size
+
+__all__ = [
+    "DEFAULT_CRF",
+    "VIDEO_EXTENSIONS",
+    "TemporalFilter",
+    "VideoReport",
+    "colorize_video",
+    "is_video_file",
+]
+
+logger = logging.getLogger(__name__)
+
+# Batches of frames the queues between the threads hold (memory: a few batches of frames).
+_QUEUE_BATCHES = 2
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What :func:`colorize_video` wrote.
+
+    Attributes:
+        path: The output file.
+        frames: Frames written (the source's count).
+        codec: Video encoder used.
+        pix_fmt: Pixel format written.
+        audio_streams: Audio streams copied.
+        seconds: Wall-clock time of the run.
+    """
+
+    path: Path
+    frames: int
+    codec: str
+    pix_fmt: str
+    audio_streams: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of wall-clock time."""
+        return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+def colorize_video(
+    colorizer: Any,
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    render_size: int | None = None,
+    saturation: float = 1.0,
+    hints: Any = None,
+    batch_size: int = 8,
+    temporal: str | TemporalFilter = "auto",
+    codec: str | None = None,
+    crf: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> VideoReport:
+    """Colourise the video ``src`` into ``dst``; see the module docstring.
+
+    Args:
+        colorizer: A :class:`pixcolor.Colorizer`.
+        src: The clip: any container and codec FFmpeg decodes (colour clips are taken by
+            their luma, i.e. turned gray first).
+        dst: The output file; its extension picks the container (one of
+            :data:`VIDEO_EXTENSIONS`). Never the input.
+        render_size: Side of the square the network sees (``None``: the model's own).
+        saturation: Factor on the predicted a/b: 0 gray, above 1 more vivid.
+        hints: Colour hints, as :meth:`pixcolor.Colorizer.colorize` takes them for one
+            image (coordinates in frame pixels): a sequence of hints for every frame, or a
+            mapping ``{first_frame: hints}`` where each entry holds until the next one
+            (``{0: [...], 120: [...]}``; ``None`` or ``[]`` ends a range). Needs a colorizer
+            that takes hints.
+        batch_size: Frames per network forward.
+        temporal: ``"auto"`` (the default :class:`TemporalFilter`), ``"none"`` (each frame
+            on its own), or a :class:`TemporalFilter`.
+        codec: Video encoder (``"libx264"``, ``"h264"``, ``"libx265"``, ``"libvpx-vp9"``,
+            ...); ``None``: see the module docstring.
+        crf: Constant rate factor for encoders that have one (lower is better; ``None``:
+            :data:`DEFAULT_CRF`).
+        overwrite: Replace an existing ``dst`` (the input is never replaced).
+        progress: Show a tqdm bar counting frames (with frames per second).
+
+    Returns:
+        A :class:`VideoReport`.
+
+    Raises:
+        ImportError: If PyAV is not installed.
+        FileNotFoundError: If ``src`` does not exist.
+        FileExistsError: If ``dst`` exists and ``overwrite`` is false.
+        ValueError: If an argument is invalid, or ``dst`` is ``src`` or has no video
+            extension.
+        VideoError: If ``src`` is not a usable video (not a video, corrupt or truncated,
+            no video stream, no frame, an unsupported pixel format) or cannot be encoded.
+            Nothing is left at ``dst``.
+
+    Example:
+        .. code-block:: python
+
+            colorizer = pixcolor.Colorizer.from_pretrained()
+            report = colorizer.colorize_video("film.mp4", "film-colour.mp4")
+            print(report.frames, f"{report.fps:.1f} frames/s")
+    """
+    import_av()
+    render_size, saturation, batch_size = colorizer._check_options(
+        render_size, saturation, batch_size
+    )
+    filt = _temporal_filter(temporal)
+    schedule = _HintSchedule(hints)
+    if crf is not None and (isinstance(crf, bool) or not isinstance(crf, int) or crf < 0):
+        raise ValueError(f"crf must be an integer >= 0, got {crf!r}")
+    src, dst = Path(src), Path(dst)
+    muxer = muxer_for(dst)
+    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
+        raise ValueError(f"output {str(dst)!r} would overwrite the input; choose another path")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{str(dst)!r} exists; pass overwrite=True to replace it")
+    started = time.perf_counter()
+    reader = VideoReader(src)
+    try:
+        return _run(
+            colorizer, reader, dst, muxer, _Options(render_size, saturation, batch_size),
+            filt, schedule, codec, crf, progress, started,
+        )  # fmt: skip
+    finally:
+        reader.close()
+
+
+# --- the pipeline ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    render_size: int
+    saturation: float
+    batch_size: int
+
+
+@dataclass
+class _Frame:
+    """A source frame on its way: its luma plane and timestamp."""
+
+    index: int
+    luma: torch.Tensor  # (H, W) uint8
+    pts: int
+
+
+def _run(
+    colorizer: Any,
+    reader: VideoReader,
+    dst: Path,
+    muxer: str,
+    opts: _Options,
+    filt: TemporalFilter | None,
+    schedule: _HintSchedule,
+    codec: str | None,
+    crf: int | None,
+    progress: bool,
+    started: float,
+) -> VideoReport:
+    info = reader.info
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_file(dst)
+    stop = threading.Event()
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=opts.batch_size * _QUEUE_BATCHES)
+    outbox: queue.Queue[Any] = queue.Queue(maxsize=opts.batch_size * _QUEUE_BATCHES)
+    writer: VideoWriter | None = None
+    bar = tqdm(
+        total=info.frames or None, desc=f"colorize {reader.path.name}", unit="frame",
+        disable=not progress, dynamic_ncols=True,
+    )  # fmt: skip
+    workers: list[_Worker] = []
+    try:
+        encoder = resolve_codec(codec, info.codec, muxer)
+        pix_fmt = choose_pix_fmt(encoder, info.width, info.height)
+        writer = VideoWriter(tmp, muxer, reader, encoder, crf, pix_fmt)
+        workers = [
+            _Worker(_produce, reader, inbox, stop),
+            _Worker(_consume, writer, outbox, stop, bar),
+        ]
+        stage = _Colorize(colorizer, info, pix_fmt, opts, filt, schedule, writer)
+        count = stage.run(inbox, outbox, stop)
+        _put(outbox, _END, stop)
+        _join(workers)
+        writer.close()
+        publish(tmp, dst)
+    except BaseException as err:
+        stop.set()
+        failure = _join(workers, raise_error=False)
+        if writer is not None:
+            writer.abort()
+        tmp.unlink(missing_ok=True)
+        if failure is not None and isinstance(err, _Stopped):
+            raise failure from None  # the thread's own error, not the stop it caused
+        raise
+    finally:
+        bar.close()
+    report = VideoReport(
+        path=dst, frames=count, codec=writer.codec, pix_fmt=pix_fmt,
+        audio_streams=info.audio, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    logger.info("%s: %d frames, %.1f frames/s", dst, report.frames, report.fps)
+    return report
+
+
+class _Colorize:
+    """The middle thread (the caller's): batches of frames through the network, the
+    temporal filter and the chroma computation."""
+
+    def __init__(
+        self,
+        colorizer: Any,
+        info: Any,
+        pix_fmt: str,
+        opts: _Options,
+        filt: TemporalFilter | None,
+        schedule: _HintSchedule,
+        writer: VideoWriter,
+    ) -> None:
+        self.colorizer, self.info, self.pix_fmt, self.opts = colorizer, info, pix_fmt, opts
+        self.filter = filt.stream() if filt is not None else None
+        self.schedule = schedule.bind((info.height, info.width))
+        self.writer = writer
+        self.device = colorizer.device
+        self.pending: deque[_Frame] = deque()  # frames whose colour the filter still holds
+        # The grid the colour is filtered and joined on: the network's square, or the
+        # frames' working grid when a model without hint channels spreads hints on it.
+        size = opts.render_size
+        self.grid = (size, size)
+        if any(self.schedule.sets) and not colorizer.network.hint_channels:
+            self.grid = working_size(info.height, info.width)
+
+    def run(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], stop: threading.Event) -> int:
+        self.outbox, self.stop = outbox, stop
+        batch: list[_Frame] = []
+        held: list[Any] = []  # audio before the first frame: the header waits for its rotation
+        count = 0
+        for kind, item in _drain(inbox, stop):
+            if kind == "audio":
+                if count:
+                    self._put(("audio", item))
+                else:
+                    held.append(item)
+                continue
+            if not count:
+                self.writer.set_rotation(float(getattr(item, "rotation", 0) or 0))
+                for packet in held:
+                    self._put(("audio", packet))
+            batch.append(_Frame(count, self._luma(item), int(item.pts)))
+            count += 1
+            if len(batch) == self.opts.batch_size:
+                self._process(batch)
+                batch = []
+        if batch:
+            self._process(batch)
+        if self.filter is not None and self.pending:
+            self._emit(self.filter.flush())
+        return count
+
+    @torch.inference_mode()
+    def _process(self, batch: list[_Frame]) -> None:
+        """Colour offsets from gray of a batch (at render size, as for a photo:
+        :func:`pixcolor._fullres.chroma_offsets`), steadied by the filter."""
+        luma = torch.stack([f.luma for f in batch])[:, None]
+        size = self.opts.render_size
+        small = self._shrink(luma, (size, size))
+        # The grid the colour joins on: the network's square, or the working grid where
+        # hints were spread.
+        joined = small if self.grid == (size, size) else self._shrink(luma, self.grid)
+        offsets = _fullres.chroma_offsets(joined, self._predict(small, luma, batch))
+        self.pending.extend(batch)
+        self._emit(offsets if self.filter is None else self.filter.push(joined, offsets))
+
+    def _shrink(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """8-bit luma ``(B, 1, H, W)`` -> gray ``(B, 1, *size)`` in ``[0, 1]`` on the device
+        (antialiased bilinear, on 8-bit levels on the CPU)."""
+        small = luma.to(self.device)
+        if small.device.type != "cpu":  # 8-bit antialiased resizing is CPU-only
+            small = small.float()
+        if tuple(small.shape[-2:]) != size:
+            small = F.interpolate(
+                small, size=size, mode="bilinear", align_corners=False, antialias=True
+            )
+        if small.dtype != torch.uint8:
+            small = small.round_().clamp_(0, 255)
+        return _yuv.luma_to_gray(small, self.info.full_range)
+
+    def _predict(
+        self, small: torch.Tensor, luma: torch.Tensor, batch: list[_Frame]
+    ) -> torch.Tensor:
+        """a/b of a batch on :attr:`grid` (times the saturation), through the colorizer's
+        network (:meth:`pixcolor.Colorizer._predict_ab`). ``small`` is the batch's gray at
+        render size, ``luma`` its luma planes. Hints go into a hint model's input, or are
+        spread along each frame's edges for others (as for a photo)."""
+        colorizer = self.colorizer
+        smalls = [one[None].expand(-1, 3, -1, -1) for one in small]
+        sets = [self.schedule.at(f.index) for f in batch]
+        hint_model = bool(colorizer.network.hint_channels)
+        hint_sets = None
+        planes = None
+        if any(sets):
+            size = (self.info.height, self.info.width)
+            hint_sets = [s if s is not None else HintSet.build(size) for s in sets]
+            if hint_model:
+                ab_scale = colorizer.generator.config.ab_scale
+                planes = hint_planes_batch(hint_sets, self.opts.render_size, ab_scale)
+        ab = colorizer._predict_ab(smalls, planes) * self.opts.saturation
+        if hint_sets is None or hint_model:
+            return _resize_ab(ab, self.grid)
+        frames = []
+        for one, plane, hints in zip(ab, luma, hint_sets, strict=True):
+            if len(hints):
+                gray = _yuv.luma_to_gray(plane, self.info.full_range)
+                one = spread_hints(one, gray.expand(3, -1, -1), hints, decay=RESIDUAL_DECAY)
+            frames.append(_resize_ab(one[None], self.grid))
+        return torch.cat(frames)
+
+    def _emit(self, offsets: torch.Tensor) -> None:
+        """Join the colour offsets of the oldest ``len(offsets)`` pending frames with their
+        luma (:func:`pixcolor._yuv.chroma_planes`) and pass the frames to the writer."""
+        if not len(offsets):
+            return
+        frames = [self.pending.popleft() for _ in range(len(offsets))]
+        luma = torch.stack([f.luma for f in frames])[:, None].to(self.device)
+        gray = _yuv.luma_to_gray(luma, self.info.full_range)
+        info = self.info
+        chroma = _yuv.chroma_planes(gray, offsets, self.pix_fmt, info.matrix, info.full_range)
+        planes = _yuv.quantize_chroma(chroma, info.full_range).cpu().numpy()
+        for frame, chroma_planes in zip(frames, planes, strict=True):
+            self._put(("video", self._av_frame(frame, chroma_planes)))
+
+    def _luma(self, frame: Any) -> torch.Tensor:
+        """The luma plane of a decoded frame in the output's pixel format, as a copy."""
+        return torch.from_numpy(luma_plane(frame, self.pix_fmt, self.info))
+
+    def _av_frame(self, frame: _Frame, chroma: np.ndarray) -> Any:
+        av = import_av()
+        out = av.VideoFrame(self.info.width, self.info.height, self.pix_fmt)
+        plane_array(out.planes[0])[...] = frame.luma.numpy()
+        plane_array(out.planes[1])[...] = chroma[0]
+        plane_array(out.planes[2])[...] = chroma[1]
+        out.pts = frame.pts
+        out.time_base = self.info.time_base
+        out.color_range = 2 if self.info.full_range else 1
+        out.colorspace = self.info.tags["colorspace"]
+        return out
+
+    def _put(self, item: Any) -> None:
+        _put(self.outbox, item, self.stop)
+
+
+_END = ("end", None)
+
+
+def _produce(reader: VideoReader, inbox: queue.Queue[Any], stop: threading.Event) -> None:
+    """Reader thread: decoded frames and audio packets, then the end mark (or an error)."""
+    try:
+        for item in reader.items():
+            if not _put(inbox, item, stop):
+                return
+        _put(inbox, _END, stop)
+    except Exception as err:  # handed to the caller's thread, which raises it
+        _put(inbox, ("error", err), stop)
+
+
+def _consume(
+    writer: VideoWriter, outbox: queue.Queue[Any], stop: threading.Event, bar: Any
+) -> None:
+    """Writer thread: encode frames and copy audio packets until the end mark."""
+    for kind, item in _drain(outbox, stop):
+        if kind == "video":
+            writer.write_video(item)
+            bar.update(1)
+        else:
+            writer.write_audio(item)
+
+
+class _Worker(threading.Thread):
+    """A daemon thread running ``target(*args)``; an error it raises is kept in
+    :attr:`error` and sets ``stop`` (the last of ``args``' events) so the others end."""
+
+    def __init__(self, target: Callable[..., None], *args: Any) -> None:
+        super().__init__(daemon=True)
+        self._work, self._work_args = target, args
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._work(*self._work_args)
+        except _Stopped:
+            pass
+        except BaseException as err:
+            self.error = err
+            for arg in self._work_args:
+                if isinstance(arg, threading.Event):
+                    arg.set()
+
+
+def _drain(box: queue.Queue[Any], stop: threading.Event) -> Iterator[tuple[str, Any]]:
+    """Items of ``box`` until the end mark; re-raise a producer's error; stop when told."""
+    while not stop.is_set():
+        try:
+            kind, item = box.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            raise item
+        yield kind, item
+    raise _Stopped()
+
+
+class _Stopped(Exception):
+    """Another thread failed (its error is raised instead)."""
+
+
+def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            box.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _join(workers: list[_Worker], raise_error: bool = True) -> BaseException | None:
+    """Wait for the workers; the first error one of them raised is raised (or returned)."""
+    for worker in workers:
+        while worker.is_alive():
+            worker.join(timeout=_POLL_S)
+    error = next((w.error for w in workers if w.error is not None), None)
+    if error is not None and raise_error:
+        raise error
+    return error
+
+
+def _temporal_filter(temporal: object) -> TemporalFilter | None:
+    if isinstance(temporal, TemporalFilter):
+        return temporal
+    if temporal == "auto":
+        return TemporalFilter()
+    if temporal == "none":
+        return None
+    raise ValueError(f"temporal must be 'auto', 'none' or a TemporalFilter, got {temporal!r}")
+
+
+class _HintSchedule:
+    """Which hints hold at each frame: one sequence for every frame, or ``{first_frame:
+    hints}`` ranges. Parsed when made; checked against the frame size by :meth:`bind`."""
+
+    def __init__(self, hints: Any) -> None:
+        self._starts: list[int] = []
+        self._hints: list[list[Hint]] = []
+        self._sets: list[HintSet | None] = []
+        if hints is None:
+            return
+        if isinstance(hints, Mapping):
+            for start in hints:
+                if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+                    raise ValueError(f"hints keys must be frame indices (ints >= 0), got {start!r}")
+            for start in sorted(hints):
+                self._starts.append(start)
+                self._hints.append(_parse(hints[start] or [], f"hints[{start}]: "))
+        elif isinstance(hints, Sequence) and not isinstance(hints, (str, bytes)):
+            self._starts, self._hints = [0], [_parse(hints, "")]
+        else:
+            raise ValueError(
+                "hints must be a sequence of hints or a mapping {first_frame: hints}, "
+                f"got {type(hints).__name__}"
+            )
+
+    def bind(self, size: tuple[int, int]) -> _HintSchedule:
+        """Check every range's hints against frames of ``size`` ``(H, W)`` (a hint outside
+        the frame raises ``ValueError`` before any frame is colourised)."""
+        self._sets = [
+            HintSet.build(size, hints, label=f"frames from {start}: ") if hints else None
+            for start, hints in zip(self._starts, self._hints, strict=True)
+        ]
+        return self
+
+    @property
+    def sets(self) -> list[HintSet | None]:
+        """The bound hints of every range (``None``: a range without hints)."""
+        return list(self._sets)
+
+    def at(self, index: int) -> HintSet | None:
+        """The bound hints of frame ``index`` (``None``: none)."""
+        found: HintSet | None = None
+        for start, hint_set in zip(self._starts, self._sets, strict=True):
+            if start > index:
+                break
+            found = hint_set
+        return found
+
+    def hints_at(self, index: int) -> list[Hint]:
+        """The parsed hints of frame ``index`` (empty: none)."""
+        found: list[Hint] = []
+        for start, hints in zip(self._starts, self._hints, strict=True):
+            if start > index:
+                break
+            found = hints
+        return found
+
+
+def _parse(hints: Any, label: str) -> list[Hint]:
+    try:
+        return parse_hints(hints)
+    except ValueError as err:
+        raise ValueError(f"{label}{err}") from None
+
+
+def _resize_ab(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(ab.shape[-2:]) == tuple(size):
+        return ab
+    return F.interpolate(ab, size=tuple(size), mode="bilinear", align_corners=False)
