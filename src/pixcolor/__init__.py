@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from pixcolor import images, lab
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
+from pixcolor.convert_deoldify import convert_deoldify
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
@@ -22,6 +23,8 @@ from pixcolor.errors import (
 )
 from pixcolor.hub import PRESETS, Preset
 from pixcolor.models import (
+    DeOldifyConfig,
+    DeOldifyGenerator,
     PatchDiscriminator,
     PatchDiscriminatorConfig,
     UNetConfig,
@@ -34,6 +37,8 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Colorizer",
+    "DeOldifyConfig",
+    "DeOldifyGenerator",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -48,6 +53,7 @@ __all__ = [
     "UNetConfig",
     "UNetGenerator",
     "__version__",
+    "convert_deoldify",
     "convert_fastai",
     "images",
     "lab",

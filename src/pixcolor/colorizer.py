@@ -35,7 +35,8 @@ from pixcolor import images, lab
 from pixcolor.errors import ImageError
 from pixcolor.hub import BUNDLED
 from pixcolor.images import ImageInput, LoadedImage
-from pixcolor.models import UNetGenerator
+from pixcolor.models import DeOldifyGenerator, UNetGenerator
+from pixcolor.models.registry import Generator, load_generator
 
 __all__ = ["PRECISIONS", "Colorizer"]
 
@@ -54,7 +55,13 @@ _CHUNK_PIXELS = 1 << 24
 
 
 class Colorizer:
-    """Colourise images with a :class:`~pixcolor.UNetGenerator`.
+    """Colourise images with a :class:`~pixcolor.UNetGenerator` or a
+    :class:`~pixcolor.DeOldifyGenerator`.
+
+    The generator's ``network_input`` turns the render-size RGB image into what its network
+    takes (normalised L; DeOldify: normalised gray RGB), its ``predicted_ab`` turns the
+    network's output into a/b (in Lab units), which is joined with the input's own
+    full-resolution L.
 
     Args:
         generator: The trained generator. It is moved to ``device`` (in the channels-last
@@ -72,7 +79,8 @@ class Colorizer:
         precision: The resolved precision, ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
     Raises:
-        TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
+        TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator` or a
+            :class:`~pixcolor.DeOldifyGenerator`.
         ValueError: If ``precision`` is not one of :data:`PRECISIONS`, or the device has no
             mixed precision.
 
@@ -87,12 +95,15 @@ class Colorizer:
 
     def __init__(
         self,
-        generator: UNetGenerator,
+        generator: Generator,
         device: str | torch.device | None = None,
         precision: str = "auto",
     ) -> None:
-        if not isinstance(generator, UNetGenerator):
-            raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
+        if not isinstance(generator, (UNetGenerator, DeOldifyGenerator)):
+            raise TypeError(
+                "generator must be a UNetGenerator or a DeOldifyGenerator, "
+                f"got {type(generator).__name__}"
+            )
         self.device = torch.device(device) if device is not None else _default_device()
         self.precision = _resolve_precision(precision, self.device)
         # channels_last pays on CPU: paired time ratio to contiguous at 256 x 256 was 0.69
@@ -110,7 +121,7 @@ class Colorizer:
         precision: str = "auto",
         **hub_kwargs: Any,
     ) -> Colorizer:
-        """Load a generator with :meth:`UNetGenerator.from_pretrained` and wrap it.
+        """Load a generator (of the class its ``config.json`` names) and wrap it.
 
         Args:
             name_or_path: A local directory, a preset name or a Hub repo id; ``None`` is
@@ -118,7 +129,7 @@ class Colorizer:
             device: See :class:`Colorizer`.
             precision: See :class:`Colorizer`.
             **hub_kwargs: ``revision``, ``subfolder``, ``cache_dir``, ``local_files_only``,
-                ``token``: passed to :meth:`UNetGenerator.from_pretrained`.
+                ``token``: passed to the generator's ``from_pretrained``.
 
         Returns:
             The colorizer.
@@ -128,7 +139,7 @@ class Colorizer:
             CheckpointError: If its files do not hold a valid generator.
         """
         name = BUNDLED if name_or_path is None else name_or_path
-        return cls(UNetGenerator.from_pretrained(name, **hub_kwargs), device, precision)
+        return cls(load_generator(name, **hub_kwargs), device, precision)
 
     def __repr__(self) -> str:
         config = self.generator.config
@@ -210,15 +221,14 @@ class Colorizer:
     def _colorize_chunk(
         self, chunk: list[LoadedImage], render_size: int, saturation: float
     ) -> list[ImageOutput]:
-        config = self.generator.config
         small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
-        lightness = lab.normalize_l(lab.rgb_to_l(small), config.l_center, config.l_scale)
+        inputs = self.generator.network_input(small)
         if self._channels_last:
-            lightness = lightness.contiguous(memory_format=torch.channels_last)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self.autocast():
-            pred = self.generator(lightness)
+            pred = self.generator(inputs)
         # Contiguous (the network's output is channels-last): upsampling is 4x faster.
-        ab = lab.denormalize_ab(pred.float().contiguous(), config.ab_scale) * saturation
+        ab = self.generator.predicted_ab(pred.float().contiguous()) * saturation
         groups: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(chunk):
             groups.setdefault(item.size, []).append(index)

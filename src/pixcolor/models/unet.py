@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from pixcolor import lab
 from pixcolor.hub import PretrainedMixin
 from pixcolor.models.layers import ConvNormAct, check_norm, icnr_, init_normal_, make_act, make_norm
 
@@ -173,6 +174,30 @@ class UNetGenerator(PretrainedMixin, nn.Module):
         """
         self._check_input(lightness)
         return self.net(lightness)
+
+    def network_input(self, rgb: torch.Tensor) -> torch.Tensor:
+        """What :class:`~pixcolor.Colorizer` feeds the network for an RGB image: its
+        normalised L.
+
+        Args:
+            rgb: ``(B, 3, H, W)`` float RGB in ``[0, 1]``.
+
+        Returns:
+            ``(B, 1, H, W)``: ``(L - l_center) / l_scale``.
+        """
+        config = self.config
+        return lab.normalize_l(lab.rgb_to_l(rgb), config.l_center, config.l_scale)
+
+    def predicted_ab(self, output: torch.Tensor) -> torch.Tensor:
+        """The a/b (Lab units) of the network's output: ``output * ab_scale``.
+
+        Args:
+            output: ``(B, 2, H, W)``, as returned by :meth:`forward`.
+
+        Returns:
+            ``(B, 2, H, W)`` a/b.
+        """
+        return lab.denormalize_ab(output, self.config.ab_scale)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:
