@@ -282,7 +282,7 @@ class _ConvReluBN(nn.Module):
         self.attention = _SelfAttention(out_channels) if attention else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.attention(self.bn(F.relu(self.conv(x))))
+        return self.attention(self.bn(F.relu(self.conv(x), inplace=True)))
 
 
 class _SelfAttention(nn.Module):
@@ -318,7 +318,7 @@ class _PixelShuffleBlur(nn.Module):
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.shuffle(F.relu(self.bn(self.conv(x))))
+        x = self.shuffle(F.relu(self.bn(self.conv(x)), inplace=True))
         return F.avg_pool2d(F.pad(x, (1, 0, 1, 0), mode="replicate"), 2, stride=1)
 
 
@@ -361,7 +361,7 @@ def _join(up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     """``relu(cat([up, skip]))``, ``up`` first resized (nearest) to ``skip`` if it differs."""
     if up.shape[-2:] != skip.shape[-2:]:
         up = F.interpolate(up, skip.shape[-2:], mode="nearest")
-    return F.relu(torch.cat([up, skip], dim=1))
+    return F.relu(torch.cat([up, skip], dim=1), inplace=True)
 
 
 class _ResBlock(nn.Module):
@@ -373,4 +373,5 @@ class _ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv2(F.relu(self.conv1(x)))) + x
+        h = F.relu(self.conv1(x), inplace=True)
+        return F.relu(self.conv2(h), inplace=True) + x
