@@ -145,6 +145,7 @@ pixcolor_public_modules = [
     "pixcolor.data",
     "pixcolor.metrics",
     "pixcolor.hub",
+    "pixcolor.presets",
     "pixcolor.models",
     "pixcolor.training",
     "pixcolor.training.recipes",
@@ -153,4 +154,5 @@ pixcolor_public_modules = [
     "pixcolor.export",
     "pixcolor.errors",
     "pixcolor.cli",
+    "pixcolor.app",
 ]

@@ -71,6 +71,18 @@ def main() -> None:
     parser.add_argument(
         "--crop-scale", type=float, default=0.5, help="smallest crop area, as a fraction"
     )
+    parser.add_argument(
+        "--hints", action="store_true", help="a hint model (an --init model is widened)"
+    )
+    parser.add_argument("--hint-spread", action="store_true", help="with the spread planes")
+    parser.add_argument(
+        "--hint-residual", action="store_true", help="output + spread of the hints' residuals"
+    )
+    parser.add_argument("--hint-mean-count", type=float, default=16.0)
+    parser.add_argument("--hint-max-count", type=int, default=64)
+    parser.add_argument("--hint-none-fraction", type=float, default=0.15)
+    parser.add_argument("--hint-patch-max", type=int, default=3, help="largest hint patch side")
+    parser.add_argument("--max-steps", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     torch.set_num_threads(args.threads)
@@ -81,16 +93,24 @@ def main() -> None:
     train = PhotoFolder(train_files, size=128, train=True, scale=(args.crop_scale, 1.0))
     holdout = PhotoFolder(holdout_files, size=128, train=False)
     torch.manual_seed(0)
+    hint_options = {"hint_spread": args.hint_spread, "hint_residual": args.hint_residual}
+    hint_config = {"hint_channels": 3, **hint_options} if args.hints else {}
     if args.init:
-        gen = pixcolor.UNetGenerator.from_pretrained(args.init)
+        gen = pixcolor.UNetGenerator.from_pretrained(args.init).float()
+        if args.hints and not gen.hint_channels:
+            gen = gen.with_hint_channels(**hint_options)
     else:
-        gen = pixcolor.UNetGenerator(encoder="pix2pix", base_channels=32, num_downs=7, dropout=0.0)
+        gen = pixcolor.UNetGenerator(
+            encoder="pix2pix", base_channels=32, num_downs=7, dropout=0.0, **hint_config
+        )
     disc = pixcolor.PatchDiscriminator(base_channels=32, n_layers=3)
     config = pixcolor.TrainerConfig(
         pretrain_epochs=args.pretrain_epochs, gan_epochs=args.gan_epochs, batch_size=16, image_size=128,
         pretrain_lr=args.pretrain_lr, lr_decay=args.lr_decay, lr_g=1e-4, lr_d=5e-5, real_label=0.9, lambda_l1=100.0,
         chroma_weight=args.chroma_weight, num_workers=1, output_dir=args.output, keep_last=1,
-        best_metric="val_psnr", best_mode="max", progress=False,
+        best_metric="val_psnr", best_mode="max", progress=False, max_steps=args.max_steps,
+        hint_mean_count=args.hint_mean_count, hint_max_count=args.hint_max_count,
+        hint_none_fraction=args.hint_none_fraction, hint_patch_sizes=(1, args.hint_patch_max),
     )  # fmt: skip
     trainer_class = MSETrainer if args.loss == "mse" else pixcolor.Trainer
     trainer = trainer_class(gen, disc, config, callbacks=[Snapshots(args.snapshot_every)])

@@ -88,23 +88,6 @@ def tiny_checkpoint(tmp_path: Path) -> tuple[Path, pixcolor.UNetGenerator]:
 # ----------------------------------------------------------------- equivalence with fastai
 
 
-@pytest.fixture(scope="module")
-def fastai_unet() -> nn.Module:
-    """The tutorial's generator, random weights: DynamicUnet on a 1-channel resnet18 body.
-
-    The tutorial passes img_size=(256, 256); it only sizes the dummy forward pass that
-    DynamicUnet runs while building, and gives the same layers at (64, 64), 4x faster.
-    """
-    pytest.importorskip("fastai")
-    import torchvision
-    from fastai.vision.learner import create_body
-    from fastai.vision.models.unet import DynamicUnet
-
-    torch.manual_seed(0)
-    body = create_body(torchvision.models.resnet18(), n_in=1, pretrained=False, cut=-2)
-    return _randomise(DynamicUnet(body, 2, (64, 64)))
-
-
 class _TutorialPatchDiscriminator(nn.Module):
     """The tutorial's PatchDiscriminator(input_c=3, num_filters=64, n_down=3), as published."""
 

@@ -38,10 +38,13 @@ def make_photos(folder: Path, n: int = 12, size: int = 40, seed: int = 0) -> Pat
     return folder
 
 
-def tiny_models(seed: int = 0) -> tuple[UNetGenerator, PatchDiscriminator]:
+def tiny_models(seed: int = 0, hints: bool = False) -> tuple[UNetGenerator, PatchDiscriminator]:
+    """Tiny networks; with ``hints``, a hint model and a discriminator that sees the hints."""
     torch.manual_seed(seed)
-    gen = UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5, dropout=0.5)
-    disc = PatchDiscriminator(base_channels=4, n_layers=2)
+    gen = UNetGenerator(
+        encoder="pix2pix", base_channels=4, num_downs=5, dropout=0.5, hint_channels=3 * hints
+    )
+    disc = PatchDiscriminator(base_channels=4, n_layers=2, in_channels=6 if hints else 3)
     return gen, disc
 
 
@@ -254,7 +257,7 @@ _RUN = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
     torch.set_num_threads(1)
-    gen, disc = tiny_models()
+    gen, disc = tiny_models(hints={hints!r})
     cfg = tiny_config(Path({tmp!r}), save_every_steps=2, lr_decay="linear")
     resume = {resume!r} or None
     Trainer(gen, disc, cfg, callbacks=[Kill()]).fit({photos!r}, val={photos!r}, resume=resume)
@@ -262,26 +265,34 @@ _RUN = textwrap.dedent(
 )
 
 
-def _train_subprocess(tmp: Path, photos: Path, kill_at: int, resume: str | None) -> int:
+def _train_subprocess(
+    tmp: Path, photos: Path, kill_at: int, resume: str | None, hints: bool = False
+) -> int:
     script = _RUN.format(
         tests=str(Path(__file__).parent),
         kill_at=kill_at,
         tmp=str(tmp),
         resume=resume,
         photos=str(photos),
+        hints=hints,
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", script], env=env, timeout=300).returncode
 
 
-def test_resume_after_sigkill_is_bit_identical(tmp_path: Path, photos: Path) -> None:
-    """A run killed in the GAN phase and resumed ends with the same bits as one never killed."""
+@pytest.mark.parametrize(
+    "hints", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["automatic", "hints"]
+)
+def test_resume_after_sigkill_is_bit_identical(tmp_path: Path, photos: Path, hints: bool) -> None:
+    """A run killed in the GAN phase and resumed ends with the same bits as one never killed
+    (a hint model's simulated hints included)."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert _train_subprocess(straight, photos, kill_at=-1, resume=None) == 0
-    assert _train_subprocess(killed, photos, kill_at=7, resume=None) == -9  # SIGKILL at step 7
+    assert _train_subprocess(straight, photos, kill_at=-1, resume=None, hints=hints) == 0
+    # SIGKILL at step 7
+    assert _train_subprocess(killed, photos, kill_at=7, resume=None, hints=hints) == -9
     kept = [p.name for p in list_checkpoints(killed / "run" / "checkpoints")]
     assert kept[-1] == "step-000000006"  # the last save before the kill: steps 7+ are redone
-    assert _train_subprocess(killed, photos, kill_at=-1, resume="latest") == 0
+    assert _train_subprocess(killed, photos, kill_at=-1, resume="latest", hints=hints) == 0
     for part in ("generator", "best/generator"):
         a = load_file(str(straight / "run" / part / "model.safetensors"))
         b = load_file(str(killed / "run" / part / "model.safetensors"))

@@ -57,7 +57,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
 def _write_model_card(app: Sphinx) -> None:
     """Copy the bundled model's card (and any images beside it) to ``generated/model_card``."""
     import pixcolor
-    from pixcolor.hub import BUNDLED, PRESETS, WEIGHTS_NAME
+    from pixcolor.hub import WEIGHTS_NAME
+    from pixcolor.presets import BUNDLED, PRESETS
 
     source = Path(pixcolor.__file__).parent / str(PRESETS[BUNDLED].path)
     card = source / "README.md"
@@ -118,18 +119,29 @@ def _with_title(card: str) -> str:
 
 # ----------------------------------------------------------------------------- tables
 def _write_tables(app: Sphinx) -> None:
-    from pixcolor.hub import PRESETS
+    import pixcolor
+    from pixcolor.hub import WEIGHTS_NAME
+    from pixcolor.presets import PRESETS
     from pixcolor.training.recipes import RECIPES
 
-    presets = [["name", "where the files are", "description"]]
+    presets = [["name", "what", "size", "where the files are", "licence of the weights"]]
     for name, preset in PRESETS.items():
+        size = preset.size
         if preset.path is not None:
             where = f"inside the package: ``pixcolor/{preset.path}``"
+            weights = Path(pixcolor.__file__).parent / preset.path / WEIGHTS_NAME
+            size = size or (weights.stat().st_size if weights.is_file() else None)
         else:
             where = f"Hub repo ``{preset.repo_id}``"
             where += f", folder ``{preset.subfolder}``" if preset.subfolder else ""
+            where += f", file ``{preset.filename}``" if preset.filename else ""
             where += f", revision ``{preset.revision}``"
-        presets.append([f"``{name}``", where, preset.description])
+            if preset.converted:
+                where += f"; {preset.format} format, converted once on first use"
+        made = preset.provenance[:1].upper() + preset.provenance[1:]
+        what = preset.description + (f". {made}." if made else "")
+        shown = f"about {size / 1e6:.1f} MB" if size else "unknown"
+        presets.append([f"``{name}``", what, shown, where, preset.license or "not stated"])
     recipes = [["recipe", "generator", "discriminator", "trainer defaults"]]
     for name, recipe in RECIPES.items():
         recipes.append(
@@ -142,7 +154,7 @@ def _write_tables(app: Sphinx) -> None:
         )
     target = Path(app.srcdir) / "generated"
     target.mkdir(exist_ok=True)
-    _write_if_changed(target / "presets.inc", _list_table(presets, widths="15 35 50"))
+    _write_if_changed(target / "presets.inc", _list_table(presets, widths="10 38 10 27 15"))
     _write_if_changed(target / "recipes.inc", _list_table(recipes, widths="12 32 22 34"))
 
 

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from pixcolor import images, lab
+from pixcolor import hints, images, lab, spread
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.convert_deoldify import convert_deoldify
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
+    DiskSpaceError,
     ImageError,
     ImageNotFoundError,
     ModelNotFoundError,
     NoImagesError,
     PixcolorError,
 )
-from pixcolor.hub import PRESETS, Preset
+from pixcolor.hints import Hint, load_hints
 from pixcolor.models import (
     DeOldifyConfig,
     DeOldifyGenerator,
@@ -30,6 +31,7 @@ from pixcolor.models import (
     UNetConfig,
     UNetGenerator,
 )
+from pixcolor.presets import PRESETS, Preset
 from pixcolor.training import Callback, Trainer, TrainerConfig
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "Colorizer",
     "DeOldifyConfig",
     "DeOldifyGenerator",
+    "DiskSpaceError",
+    "Hint",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -55,8 +59,11 @@ __all__ = [
     "__version__",
     "convert_deoldify",
     "convert_fastai",
+    "hints",
     "images",
     "lab",
+    "load_hints",
     "prepare_batch",
     "split_files",
+    "spread",
 ]

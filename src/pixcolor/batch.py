@@ -12,9 +12,10 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -105,6 +106,8 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
+    hint_image: Any = None,
 ) -> BatchReport:
     """Colorize every input image into ``output``; see the module docstring.
 
@@ -119,13 +122,22 @@ def colorize_files(
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
         batch_size: Images per network forward.
         progress: Show a tqdm bar.
+        hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
+            are one image, or a mapping from file name (or path) to a list, for several.
+        hint_image: An RGBA image of painted hints (path or image); one input only.
 
     Returns:
         A :class:`BatchReport`.
+
+    Raises:
+        ValueError: If a list of hints or a hint image is given for several inputs, or a
+            mapping names a file that is not among the inputs or matches several.
     """
     report = BatchReport()
     todo = []
-    for src, dst in plan_outputs(inputs, output, recursive=recursive):
+    pairs = plan_outputs(inputs, output, recursive=recursive)
+    per_file = _hints_per_file([src for src, _ in pairs], hints, hint_image)
+    for src, dst in pairs:
         if dst.exists() and not overwrite:
             report.skipped.append(dst)
         else:
@@ -143,14 +155,20 @@ def colorize_files(
                 bar.update(1)
         if not loaded:
             continue
-        kwargs = {"render_size": render_size, "saturation": saturation}
+        kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
+        if per_file:
+            kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _, _ in loaded]
+            kwargs["hint_image"] = [per_file.get(src, (None, None))[1] for src, _, _ in loaded]
         try:
             outs = colorizer.colorize([item for _, _, item in loaded], **kwargs)  # type: ignore[attr-defined]
         except Exception:  # find the image at fault: colorize them one by one
             outs = []
             for src, _, item in loaded:
+                one = dict(kwargs)
+                if per_file:
+                    one["hints"], one["hint_image"] = per_file.get(src, (None, None))
                 try:
-                    outs.append(colorizer.colorize(item, **kwargs))  # type: ignore[attr-defined]
+                    outs.append(colorizer.colorize(item, **one))  # type: ignore[attr-defined]
                 except Exception as err:
                     report.failed[src] = str(err)
                     outs.append(None)
@@ -166,6 +184,41 @@ def colorize_files(
                 report.failed[src] = f"cannot write {dst}: {err}"
     bar.close()
     return report
+
+
+def _hints_per_file(
+    sources: list[Path], hints: Any, hint_image: Any
+) -> dict[Path, tuple[Any, Any]]:
+    """``{input: (hints, hint_image)}`` for the inputs that have any."""
+    if hints is None and hint_image is None:
+        return {}
+    several = len(sources) != 1
+    if hint_image is not None and several:
+        raise ValueError(
+            f"a hint image belongs to one input image, but the inputs hold {len(sources)} images"
+        )
+    if hints is None or not isinstance(hints, Mapping):
+        if several:
+            raise ValueError(
+                f"a list of hints belongs to one image, but the inputs hold {len(sources)} "
+                'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
+            )
+        return {sources[0]: (hints, hint_image)} if sources else {}
+    out: dict[Path, tuple[Any, Any]] = {}
+    resolved = {src.resolve(): src for src in sources}
+    for key, these in hints.items():
+        found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
+        if not found:  # a bare file name
+            found = [src for src in sources if src.name == key]
+        if not found:
+            raise ValueError(f"the hints name {key!r}, which is not among the input images")
+        if len(found) > 1:
+            names = ", ".join(repr(str(p)) for p in found)
+            raise ValueError(
+                f"the hints name {key!r}, which matches several inputs ({names}); use its path"
+            )
+        out[found[0]] = (these, hint_image)
+    return out
 
 
 def _is_image_name(path: Path) -> bool:

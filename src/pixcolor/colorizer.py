@@ -33,10 +33,12 @@ from PIL import Image
 
 from pixcolor import images, lab
 from pixcolor.errors import ImageError
-from pixcolor.hub import BUNDLED
+from pixcolor.hints import HintLike, HintRequest, bind_hints, hint_planes_batch, hint_requests
 from pixcolor.images import ImageInput, LoadedImage
 from pixcolor.models import DeOldifyGenerator, UNetGenerator
 from pixcolor.models.registry import Generator, load_generator
+from pixcolor.presets import BUNDLED
+from pixcolor.spread import spread_chunk
 
 __all__ = ["PRECISIONS", "Colorizer"]
 
@@ -157,7 +159,8 @@ class Colorizer:
     @overload
     def colorize(
         self, x: Sequence[ImageInput], render_size: int | None = ..., saturation: float = ...,
-        batch_size: int = ...,
+        batch_size: int = ..., *, hints: Sequence[Sequence[HintLike] | None] | None = ...,
+        hint_image: Sequence[Any] | None = ...,
     ) -> list[ImageOutput]: ...  # fmt: skip
 
     @overload
@@ -167,6 +170,9 @@ class Colorizer:
         render_size: int | None = ...,
         saturation: float = ...,
         batch_size: int = ...,
+        *,
+        hints: Sequence[HintLike] | None = ...,
+        hint_image: Any = ...,
     ) -> ImageOutput: ...
 
     def colorize(
@@ -175,6 +181,9 @@ class Colorizer:
         render_size: int | None = None,
         saturation: float = 1.0,
         batch_size: int = 8,
+        *,
+        hints: Any = None,
+        hint_image: Any = None,
     ) -> ImageOutput | list[ImageOutput]:
         """Colourise one image or a list of images, at their full resolution.
 
@@ -187,6 +196,15 @@ class Colorizer:
                 Outputs keep their input's size whatever it is.
             saturation: Factor on the predicted a/b: 0 gives gray, above 1 more vivid.
             batch_size: Images per network forward.
+            hints: User colour hints (see :mod:`pixcolor.hints`): for one image a sequence
+                of :class:`~pixcolor.Hint`, ``(x, y, color)`` tuples or dicts in its pixel
+                coordinates; for a list of images a list of such sequences (``None`` for
+                none). A model with hint channels takes them as input planes; any other
+                model's colours are corrected by the hints' residuals, spread along the
+                photo's edges (:func:`pixcolor.spread.spread_hints`). The hints' colours
+                are kept exactly (``saturation`` does not scale them).
+            hint_image: An RGBA image of the input's size (path, PIL, array, tensor) whose
+                opaque pixels are painted hints; for a list, a list (``None`` for none).
 
         Returns:
             For one input, one output of the same kind: a PIL image for PIL and path inputs
@@ -194,7 +212,9 @@ class Colorizer:
             ``(3|4, H, W)`` of the input's dtype (and device). For a list, a list.
 
         Raises:
-            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid.
+            ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is invalid, or a
+                hint is malformed or outside its image, or a hint image is not RGBA of its
+                image's size (before that image is processed).
             ImageError: If an input is not a valid image (for a list, the message starts
                 with its index, ``inputs[3]: ...``); inputs before it have been processed
                 and are lost.
@@ -212,29 +232,51 @@ class Colorizer:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         single = not isinstance(x, (list, tuple))
         items: Sequence[Any] = [x] if single else x  # type: ignore[list-item]
+        requests = hint_requests(len(items), single, hints, hint_image)
         outputs: list[ImageOutput] = []
         for chunk in _load_chunks(items, int(batch_size), label=not single):
-            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation)))
+            start = len(outputs)
+            todo = requests[start : start + len(chunk)] if requests else None
+            outputs.extend(self._colorize_chunk(chunk, int(render_size), float(saturation), todo))
         return outputs[0] if single else outputs
 
     @torch.no_grad()
     def _colorize_chunk(
-        self, chunk: list[LoadedImage], render_size: int, saturation: float
+        self,
+        chunk: list[LoadedImage],
+        render_size: int,
+        saturation: float,
+        requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
+        config = self.generator.config
+        hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
         small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
         inputs = self.generator.network_input(small)
         if self._channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        hint_model = getattr(config, "hint_channels", 0) > 0
+        planes = None
+        if hint_model and hint_sets is not None:
+            planes = hint_planes_batch(hint_sets, render_size, config.ab_scale)
+            planes = planes.to(self.device)
         with torch.inference_mode(), self.autocast():
-            pred = self.generator(inputs)
+            if planes is not None:
+                pred = self.generator(inputs, hints=planes)
+            else:
+                pred = self.generator(inputs)
         # Contiguous (the network's output is channels-last): upsampling is 4x faster.
         ab = self.generator.predicted_ab(pred.float().contiguous()) * saturation
-        groups: dict[tuple[int, int], list[int]] = {}
+        # One a/b per image: a model without hint channels follows hints model-free here.
+        per_image = list(ab.split(1))
+        if hint_sets is not None and not hint_model:
+            per_image = spread_chunk(per_image, chunk, hint_sets)
+        groups: dict[tuple[Any, ...], list[int]] = {}
         for index, item in enumerate(chunk):
-            groups.setdefault(item.size, []).append(index)
+            groups.setdefault((item.size, per_image[index].shape), []).append(index)
         outputs: list[Any] = [None] * len(chunk)
         for indices in groups.values():
-            results = self._full_resolution([chunk[i] for i in indices], ab[indices])
+            group_ab = torch.cat([per_image[i] for i in indices])
+            results = self._full_resolution([chunk[i] for i in indices], group_ab)
             for index, result in zip(indices, results, strict=True):
                 outputs[index] = result
         return outputs

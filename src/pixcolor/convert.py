@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 import shutil
 import uuid
@@ -33,10 +32,11 @@ import torch
 from torch import nn
 
 from pixcolor._atomic import temporary_dir
+from pixcolor._weights_only import load_weights_only
 from pixcolor.errors import CheckpointError
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 
-__all__ = ["FASTAI_SOURCES", "convert_fastai"]
+__all__ = ["FASTAI_SOURCES", "convert_fastai", "fastai_generator"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,20 +138,54 @@ def convert_fastai(
     return output_dir
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def fastai_generator(
+    checkpoint: str | os.PathLike[str],
+    normalisation: str | Mapping[str, float] = "tutorial",
+    *,
+    untrusted: bool = True,
+) -> UNetGenerator:
+    """Read the generator of a fastai ``DynamicUnet`` checkpoint into a :class:`UNetGenerator`.
+
+    The in-memory half of :func:`convert_fastai`, for one file and its generator only (a
+    ``MainModel``'s discriminator is left out): the ``"fastai"`` preset format
+    (:data:`pixcolor.presets.FORMATS`) converts with it.
+
+    Args:
+        checkpoint: The ``.pt`` / ``.pth`` file, in any layout :func:`convert_fastai` reads.
+        normalisation: A key of :data:`FASTAI_SOURCES`, or the model's ``l_center``,
+            ``l_scale`` and ``ab_scale`` themselves.
+        untrusted: The file comes from elsewhere: refused on torch < 2.6, whose
+            weights-only loader could be made to run code. ``False`` for your own files.
+
+    Returns:
+        The generator, in eval mode, computing what the fastai model computed.
+
+    Raises:
+        ValueError: If ``normalisation`` is an unknown name or lacks a constant.
+        FileNotFoundError: If ``checkpoint`` does not exist.
+        CheckpointError: As :func:`convert_fastai`.
+    """
+    if isinstance(normalisation, str):
+        if normalisation not in FASTAI_SOURCES:
+            raise ValueError(
+                f"normalisation must be one of {sorted(FASTAI_SOURCES)} or a mapping, "
+                f"got {normalisation!r}"
+            )
+        normalisation = FASTAI_SOURCES[normalisation]
+    needed = {"l_center", "l_scale", "ab_scale"}
+    if set(normalisation) != needed:
+        raise ValueError(
+            f"normalisation must have exactly the keys {sorted(needed)}, got {sorted(normalisation)}"
+        )
+    checkpoint = Path(checkpoint)
+    state = _read_state_dict(checkpoint, untrusted=untrusted)
+    generator_state, _, prefix = _split_main_model(state, checkpoint)
+    return _convert_generator(generator_state, normalisation, checkpoint, prefix)
+
+
+def _read_state_dict(path: Path, untrusted: bool = False) -> dict[str, torch.Tensor]:
     """Load ``path`` without unpickling code and return a flat ``str -> Tensor`` dict."""
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path} holds pickled Python objects, not a plain state dict, and pixcolor never "
-            f"unpickles code. If you trust the file, load it yourself and save its "
-            f"state_dict(): torch.save(model.state_dict(), 'weights.pt'). ({err})"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    obj = load_weights_only(path, untrusted=untrusted)
     if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
         for key in _NESTING_KEYS:
             if isinstance(obj.get(key), Mapping):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "DiskSpaceError",
     "ImageError",
     "ImageNotFoundError",
     "ModelNotFoundError",
@@ -26,6 +27,11 @@ class ModelNotFoundError(PixcolorError, FileNotFoundError):
 
 class CheckpointError(PixcolorError, ValueError):
     """A weights directory exists but cannot be loaded: wrong class, config or tensors."""
+
+
+class DiskSpaceError(PixcolorError, OSError):
+    """Not enough free disk space to download or convert a model; nothing half-written is
+    left behind."""
 
 
 class NoImagesError(PixcolorError, FileNotFoundError):

@@ -15,6 +15,10 @@ e.g. with onnxruntime::
 
 H and W must be multiples of ``stride`` (32 for ResNet encoders).
 
+A hint model (``hint_channels=3``) gets a second input, ``"hints"``: the hint planes
+``(B, 3, H, W)`` at the same size (hint ``a / ab_scale``, ``b / ab_scale``, mask; zeros for
+no hints), and ``hint_channels`` is stored in the metadata too.
+
 Uses the ``torch.export``-based exporter (``torch.onnx.export(..., dynamo=True)``, the
 default since PyTorch 2.9), which needs the ``onnx`` and ``onnxscript`` packages
 (``pip install pixcolor[onnx]``); it runs offline.
@@ -28,6 +32,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -40,6 +45,7 @@ __all__ = ["export_onnx"]
 logger = logging.getLogger(__name__)
 
 INPUT_NAME = "L"
+HINTS_NAME = "hints"
 OUTPUT_NAME = "ab"
 
 
@@ -47,7 +53,7 @@ def export_onnx(
     model: UNetGenerator,
     path: str | os.PathLike[str],
     *,
-    opset: int = 17,
+    opset: int | None = None,
     dynamic: bool = True,
     input_size: tuple[int, int] = (256, 256),
     overwrite: bool = False,
@@ -55,14 +61,16 @@ def export_onnx(
     """Write ``model`` as a self-contained ONNX file (weights inside, one file).
 
     The model is exported in eval mode (dropout off, BatchNorm running statistics) on its
-    own device and dtype; its training mode is restored afterwards.
+    own device and dtype; its training mode is restored afterwards. A hint model's graph
+    takes the hint planes as a second input, ``"hints"`` (see the module docstring).
 
     Args:
         model: The generator.
         path: File to write, usually ``*.onnx``.
         opset: ONNX opset. The exporter builds opset 18 and converts the graph to the one
-            asked for (17 by default, readable by onnxruntime >= 1.12; with PyTorch 2.14,
-            16 and up work).
+            asked for (with PyTorch 2.14, 16 and up work). ``None``: 17 (readable by
+            onnxruntime >= 1.12), except for hint models with ``hint_spread``, whose
+            edge-replicating ``Pad`` has no opset-17 form: 18 (onnxruntime >= 1.14).
         dynamic: Dynamic batch, height and width (named ``batch``, ``{s}*height`` and
             ``{s}*width``, ``s`` the stride). If false, the graph is fixed to batch 1 and
             ``input_size``.
@@ -96,6 +104,9 @@ def export_onnx(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
     _require("onnx", "onnxscript")
+    if opset is None:
+        spreads = model.config.hint_spread or model.config.hint_residual
+        opset = 18 if model.config.hint_channels and spreads else 17
 
     parameter = next(model.parameters())
     dynamic_shapes = None
@@ -103,32 +114,39 @@ def export_onnx(
         # A side of exactly one stride (or a batch of 1) would be specialised by torch.export.
         height, width = max(height, 2 * stride), max(width, 2 * stride)
         dim = torch.export.Dim
-        dynamic_shapes = {
-            "lightness": {0: dim("batch"), 2: stride * dim("height"), 3: stride * dim("width")}
-        }
-    example = torch.zeros(
-        2 if dynamic else 1,
-        model.config.in_channels,
-        height,
-        width,
-        device=parameter.device,
-        dtype=parameter.dtype,
+        sizes = {0: dim("batch"), 2: stride * dim("height"), 3: stride * dim("width")}
+        dynamic_shapes = {"lightness": sizes}
+        if model.config.hint_channels:
+            dynamic_shapes["hints"] = sizes
+    batch = 2 if dynamic else 1
+    like = {"device": parameter.device, "dtype": parameter.dtype}
+    examples: tuple[torch.Tensor, ...] = (
+        torch.zeros(batch, model.config.in_channels, height, width, **like),
     )
+    input_names = [INPUT_NAME]
+    if model.config.hint_channels:
+        examples += (torch.zeros(batch, model.config.hint_channels, height, width, **like),)
+        input_names.append(HINTS_NAME)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     try:
-        program = torch.onnx.export(
-            model,
-            (example,),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamo=True,
-            dynamic_shapes=dynamic_shapes,
-            external_data=False,
-            verbose=False,
-        )
+        with warnings.catch_warnings():
+            # Both inputs of a hint model share their dynamic axes; the exporter says so per axis.
+            warnings.filterwarnings(
+                "ignore", message=r".*will not be used, since it shares the same"
+            )
+            program = torch.onnx.export(
+                model,
+                examples,
+                input_names=input_names,
+                output_names=[OUTPUT_NAME],
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes=dynamic_shapes,
+                external_data=False,
+                verbose=False,
+            )
     finally:
         model.train(was_training)
     assert program is not None  # dynamo=True without a file always returns the program
@@ -138,8 +156,13 @@ def export_onnx(
             f"the exporter could not convert the graph to opset {opset} (it stays at {built}); "
             "pick a newer opset"
         )
+    hints = (
+        f", input '{HINTS_NAME}' = (hint a / ab_scale, hint b / ab_scale, mask), 0 without hints"
+        if model.config.hint_channels
+        else ""
+    )
     program.model.doc_string = (
-        f"pixcolor {type(model).__name__}: input '{INPUT_NAME}' = (L - l_center) / l_scale, "
+        f"pixcolor {type(model).__name__}: input '{INPUT_NAME}' = (L - l_center) / l_scale{hints}, "
         f"output '{OUTPUT_NAME}' = ab / ab_scale; see metadata_props for the constants."
     )
     program.model.metadata_props.update(_metadata(model))
@@ -165,6 +188,7 @@ def _metadata(model: UNetGenerator) -> dict[str, str]:
         "l_scale": repr(float(cfg.l_scale)),
         "ab_scale": repr(float(cfg.ab_scale)),
         "stride": str(model.stride),
+        "hint_channels": str(cfg.hint_channels),
         "pixcolor_version": __version__,
         "pixcolor_config": json.dumps(dataclasses.asdict(cfg), sort_keys=True),
     }

@@ -10,17 +10,19 @@ A saved model is a directory holding
 :meth:`PretrainedMixin.from_pretrained` accepts a local directory, a preset name from
 :data:`PRESETS`, or a Hub repo id (downloaded through :func:`huggingface_hub.hf_hub_download`,
 so its cache, ``revision``, ``token``, ``local_files_only`` and ``HF_HUB_OFFLINE`` apply).
+A preset in another format (a fastai ``.pt``) is converted once into a cached directory of
+these two files, and read from there (:mod:`pixcolor.presets`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -30,6 +32,8 @@ from safetensors.torch import load_file, save_file
 
 from pixcolor._atomic import write_atomically
 from pixcolor.errors import CheckpointError, ModelNotFoundError
+from pixcolor.presets import BUNDLED as BUNDLED  # re-exported: pixcolor.hub.BUNDLED
+from pixcolor.presets import PRESETS, Preset
 
 __all__ = [
     "CONFIG_NAME",
@@ -45,41 +49,6 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
-
-@dataclass(frozen=True)
-class Preset:
-    """A short model name and where its files live.
-
-    Args:
-        repo_id: Hugging Face Hub repository (``None`` for a model inside the package).
-        revision: Branch, tag or commit to load.
-        subfolder: Folder inside the repository holding ``config.json``.
-        path: Folder inside the installed ``pixcolor`` package holding the files (the
-            bundled model); used instead of the Hub.
-        description: One line for listings and error messages.
-    """
-
-    repo_id: str | None = None
-    revision: str = "main"
-    subfolder: str | None = None
-    path: str | None = None
-    description: str = ""
-
-
-BUNDLED = "bundled"
-
-PRESETS: dict[str, Preset] = {
-    BUNDLED: Preset(
-        path="weights/bundled",
-        description="small pix2pix U-Net shipped inside pixcolor: works offline (see its README.md)",
-    ),
-    "coco": Preset(
-        repo_id="pixcolor/coco-resnet18-unet",
-        revision="main",
-        subfolder="generator",
-        description="ResNet-18 U-Net trained on 8k COCO images (L1 warm-up, then GAN), 256 px",
-    ),
-}
 
 _M = TypeVar("_M", bound="PretrainedMixin")
 
@@ -190,7 +159,8 @@ class PretrainedMixin:
             CheckpointError: If the files are for another class, or the tensors do not
                 match the architecture in ``config.json``.
         """
-        directory = resolve_model_dir(
+        resolve = functools.partial(
+            resolve_model_dir,
             name_or_path,
             revision=revision,
             subfolder=subfolder,
@@ -198,19 +168,18 @@ class PretrainedMixin:
             local_files_only=local_files_only,
             token=token,
         )
-        config = _read_config(directory / CONFIG_NAME)
-        class_name = config.get("_class_name")
-        if class_name != cls.__name__:
-            raise CheckpointError(
-                f"{directory / CONFIG_NAME} holds a {class_name!r}, not a {cls.__name__!r}; "
-                f"load it with pixcolor.{class_name}.from_pretrained"
-                if class_name
-                else f"{directory / CONFIG_NAME} has no '_class_name'; it was not written by pixcolor"
-            )
-        model = cls.from_config(config)
-        state = _read_weights(directory / WEIGHTS_NAME)
-        _check_state_dict(model, state, directory / WEIGHTS_NAME)
-        model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
+        directory = resolve()
+        config = _read_config_of(cls, directory)
+        try:
+            model = _build_and_load(cls, config, directory)
+        except CheckpointError as err:
+            if not _is_conversion(directory):
+                raise
+            # A converted preset that no longer loads (damaged, or written by another
+            # pixcolor): convert it again from its checkpoint, once.
+            logger.warning("%s does not load (%s); converting it again", directory, err)
+            directory = resolve(rebuild=True)
+            model = _build_and_load(cls, _read_config_of(cls, directory), directory)
         return model.to(map_location).eval()  # type: ignore[attr-defined,no-any-return]
 
     def push_to_hub(
@@ -255,14 +224,26 @@ def resolve_model_dir(
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
+    rebuild: bool = False,
 ) -> Path:
     """Return a local directory holding ``config.json`` and ``model.safetensors``.
 
     Looks ``name_or_path`` up as a local directory, then as a preset name, then as a Hub
-    repo id (downloading into the Hugging Face cache).
+    repo id (downloading into the Hugging Face cache). A preset in another format is
+    downloaded and converted on first use, then read from its cached conversion
+    (:func:`pixcolor.presets.cache_root`).
+
+    Args:
+        name_or_path, revision, subfolder, cache_dir, local_files_only, token: As
+            :meth:`PretrainedMixin.from_pretrained`.
+        rebuild: For a preset in another format: convert again even if a cached
+            conversion exists.
 
     Raises:
         ModelNotFoundError: With what was tried and how to fix it.
+        ValueError: If ``subfolder`` is given for a preset that is a single file.
+        CheckpointError: If a preset's checkpoint cannot be converted.
+        DiskSpaceError: If a preset's download or conversion does not fit on the disk.
     """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
@@ -281,6 +262,23 @@ def resolve_model_dir(
                 f"the {name!r} model is missing from this installation of pixcolor ({directory})"
             )
         return directory
+    if name in PRESETS and PRESETS[name].converted:
+        if subfolder:
+            raise ValueError(
+                f"preset {name!r} is a single {PRESETS[name].format} file "
+                f"({PRESETS[name].filename}); subfolder={subfolder!r} does not apply"
+            )
+        from pixcolor._conversion_cache import converted_dir
+
+        return converted_dir(
+            name,
+            PRESETS[name],
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            rebuild=rebuild,
+        )
     if name in PRESETS:
         preset = PRESETS[name]
         assert preset.repo_id is not None
@@ -288,70 +286,37 @@ def resolve_model_dir(
         subfolder = subfolder or preset.subfolder
     else:
         repo_id = name
-    return _download(repo_id, name, revision, subfolder, cache_dir, local_files_only, token)
+    from pixcolor._remote import download
+
+    return download(repo_id, name, revision, subfolder, cache_dir, local_files_only, token)
 
 
-def _download(
-    repo_id: str,
-    name: str,
-    revision: str | None,
-    subfolder: str | None,
-    cache_dir: str | os.PathLike[str] | None,
-    local_files_only: bool,
-    token: str | bool | None,
-) -> Path:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+def _read_config_of(cls: type, directory: Path) -> dict[str, Any]:
+    """``directory``'s config, checked to describe a ``cls``."""
+    config = _read_config(directory / CONFIG_NAME)
+    class_name = config.get("_class_name")
+    if class_name != cls.__name__:
+        raise CheckpointError(
+            f"{directory / CONFIG_NAME} holds a {class_name!r}, not a {cls.__name__!r}; "
+            f"load it with pixcolor.{class_name}.from_pretrained"
+            if class_name
+            else f"{directory / CONFIG_NAME} has no '_class_name'; it was not written by pixcolor"
+        )
+    return config
 
-    where = f"{repo_id!r}" + (f" (revision {revision!r})" if revision else "")
-    paths = []
-    try:
-        for filename in (CONFIG_NAME, WEIGHTS_NAME):
-            paths.append(
-                hf_hub_download(
-                    repo_id,
-                    filename,
-                    subfolder=subfolder,
-                    revision=revision,
-                    cache_dir=cache_dir,
-                    local_files_only=local_files_only,
-                    token=token,
-                    library_name="pixcolor",
-                )
-            )
-    except HFValidationError as err:
-        raise ModelNotFoundError(
-            f"{name!r} is not a local directory, a preset ({', '.join(sorted(PRESETS))}) "
-            "or a valid Hugging Face Hub repo id ('user/model')"
-        ) from err
-    except LocalEntryNotFoundError as err:
-        raise ModelNotFoundError(
-            f"{name!r} is not a local directory, and Hub repo {where} is not in the local "
-            "Hugging Face cache while the Hub cannot be reached (offline, HF_HUB_OFFLINE=1 or "
-            "local_files_only=True). Download it once with network access, pass a directory "
-            "made by save_pretrained, or use the model bundled with pixcolor, which works "
-            "offline: leave out --model on the command line, or call "
-            "pixcolor.Colorizer.from_pretrained() with no name."
-        ) from err
-    except RevisionNotFoundError as err:
-        raise ModelNotFoundError(f"Hub repo {where}: revision not found") from err
-    except EntryNotFoundError as err:
-        inside = f" in subfolder {subfolder!r}" if subfolder else ""
-        raise ModelNotFoundError(
-            f"Hub repo {where} has no {CONFIG_NAME}/{WEIGHTS_NAME}{inside}"
-        ) from err
-    except RepositoryNotFoundError as err:
-        raise ModelNotFoundError(
-            f"{name!r} is not a local directory, a preset ({', '.join(sorted(PRESETS))}), "
-            f"or a Hub repo you can access (private repos need token=...)"
-        ) from err
-    return Path(paths[0]).parent
+
+def _build_and_load(cls: type[_M], config: Mapping[str, Any], directory: Path) -> _M:
+    model = cls.from_config(config)
+    state = _read_weights(directory / WEIGHTS_NAME)
+    _check_state_dict(model, state, directory / WEIGHTS_NAME)
+    model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
+    return model
+
+
+def _is_conversion(directory: Path) -> bool:
+    from pixcolor._conversion_cache import is_conversion
+
+    return is_conversion(directory)
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -11,12 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pixcolor.cli import colorize, convert, evaluate, export, push, train
+from pixcolor.cli import app, colorize, convert, evaluate, export, models, push, train
 
 __all__ = ["build_parser", "main"]
 
 # Subcommands in the order ``pixcolor --help`` lists them.
-_COMMANDS = (colorize, train, evaluate, convert, export, push)
+_COMMANDS = (colorize, train, evaluate, models, convert, export, push, app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -41,6 +42,18 @@ def add_parser(sub: Any) -> None:
         default=1.0,
         help="chroma factor: 0 gray, 1 as predicted, >1 more vivid",
     )
+    p.add_argument(
+        "--hints",
+        metavar="JSON",
+        help='colour hints: a JSON list [{"x": 120, "y": 80, "color": "#2e8b57", "radius": 4}, ...] '
+        "in the input's pixels (one input), or an object mapping file names to such lists",
+    )
+    p.add_argument(
+        "--hint-image",
+        metavar="PNG",
+        help="an RGBA image of the input's size whose opaque pixels are painted colour hints "
+        "(one input)",
+    )
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     p.add_argument("--batch-size", type=int, default=4)
@@ -55,12 +68,16 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pixcolor.batch import colorize_files
     from pixcolor.colorizer import Colorizer
+    from pixcolor.hints import load_hints
 
+    hints = load_hints(args.hints) if args.hints else None
+    if args.hint_image and not os.path.isfile(args.hint_image):
+        raise FileNotFoundError(f"--hint-image {args.hint_image!r} does not exist")
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
     report = colorize_files(
         colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
         render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,
-        progress=not args.no_progress,
+        progress=not args.no_progress, hints=hints, hint_image=args.hint_image,
     )  # fmt: skip
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)

@@ -26,6 +26,17 @@ def add_parser(sub: Any) -> None:
         type=int,
         help=RENDER_SIZE_HELP,
     )
+    p.add_argument(
+        "--hints",
+        type=int,
+        action="append",
+        metavar="N",
+        help="evaluate with N colour hints per photo sampled from the truth (repeatable: "
+        "--hints 0 --hints 10), beside the model-free baselines (Levin et al., Gaussian spread)",
+    )
+    p.add_argument(
+        "--hint-seed", type=int, default=0, help="seed of the hint positions (default 0)"
+    )
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
@@ -50,12 +61,24 @@ def run(args: argparse.Namespace) -> int:
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
     colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
-    results = evaluate(
-        colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
-    )
+    if args.hints:
+        from pixcolor.hint_eval import evaluate_hints, format_hint_table
+
+        if any(n < 0 for n in args.hints):
+            raise ValueError(f"--hints must be >= 0, got {min(args.hints)}")
+        results = evaluate_hints(
+            colorizer, args.data, args.hints, seed=args.hint_seed,
+            render_size=args.render_size, batch_size=args.batch_size,
+        )  # fmt: skip
+        table = format_hint_table(results)
+    else:
+        results = evaluate(
+            colorizer, args.data, render_size=args.render_size, batch_size=args.batch_size
+        )
+        table = format_table(results)
     results["model_name"] = str(args.model)
     results["data"] = str(args.data)
-    print(format_table(results))
+    print(table)
     text = json.dumps(finite(results), indent=2, allow_nan=False) + "\n"
     write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     print(f"wrote {out}")

@@ -18,7 +18,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("format", choices=("onnx",), help="target format")
     p.add_argument("model", help="model directory, preset name or Hub repo id")
     p.add_argument("output", help="the .onnx file to write")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (16-20, default 17)")
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=None,
+        help="ONNX opset (16-20; default 17, or 18 for hint models with hint_spread)",
+    )
     p.add_argument("--static", action="store_true", help="fix the input size to --size")
     p.add_argument(
         "--size", type=int, default=256, help="example (or, with --static, the only) input side"

@@ -74,6 +74,21 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="do not download ImageNet weights (resnet18 recipe)",
     )
+    p.add_argument(
+        "--hints",
+        action="store_true",
+        help="train a hint model (user colour hints as 3 input planes beside L) with simulated "
+        "hints: per photo none (--hint-none-fraction) or 1 + geometric (--hint-mean-count), "
+        "each the mean true colour of a small patch",
+    )
+    p.add_argument(
+        "--hint-mean-count", type=float, help="mean number of simulated hints (default 12)"
+    )
+    p.add_argument(
+        "--hint-none-fraction",
+        type=float,
+        help="share of training photos without hints (default 0.1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -81,7 +96,7 @@ def add_parser(sub: Any) -> None:
 _TRAINER_FLAGS = (
     "image_size", "batch_size", "pretrain_epochs", "gan_epochs", "max_steps", "lr_g", "lr_d", "pretrain_lr",
     "lr_decay", "lambda_l1", "gan_mode", "real_label", "grad_accum_steps", "precision", "channels_last", "compile",
-    "num_workers", "save_every_steps", "seed", "device",
+    "num_workers", "save_every_steps", "seed", "device", "hint_mean_count", "hint_none_fraction",
 )  # fmt: skip
 
 
@@ -108,12 +123,19 @@ def run(args: argparse.Namespace) -> int:
             else None
         )
         trainer_values = {**config["trainer"], **overrides}
+        if args.hints and not gen.hint_channels:
+            raise ValueError(
+                f"--hints: the run in {run} trains an automatic model (no hint channels); "
+                "start a new run with --hints"
+            )
     else:
         if run.exists() and any(run.iterdir()):
             raise FileExistsError(
                 f"--output {run} is not empty; pass --resume to continue that run, or choose a new directory"
             )
         extra = {"pretrained_encoder": False} if args.no_pretrained_encoder else {}
+        if args.hints:
+            extra["hint_channels"] = 3
         gen, disc, defaults = recipes.build(args.recipe, **extra)
         trainer_values = {**defaults, **overrides}
     trainer_values.update(output_dir=str(run), progress=not args.no_progress)

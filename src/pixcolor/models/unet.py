@@ -1,6 +1,8 @@
 """U-Net generators: the pix2pix U-Net and a ResNet-encoder U-Net (fastai ``DynamicUnet``).
 
-Both map the normalised L channel ``(B, 1, H, W)`` to normalised ab ``(B, 2, H, W)``.
+Both map the normalised L channel ``(B, 1, H, W)`` to normalised ab ``(B, 2, H, W)``. A
+*hint model* (``hint_channels=3``) also takes user colour hints as three planes beside L
+(see :class:`UNetConfig`); with none it colorizes automatically.
 
 * ``encoder="pix2pix"``: the 8-level U-Net of Isola et al. (2017): 4x4 stride-2
   convolutions down to a 1x1 bottleneck at 256x256, transposed convolutions up,
@@ -13,6 +15,7 @@ Both map the normalised L channel ``(B, 1, H, W)`` to normalised ab ``(B, 2, H, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +27,16 @@ from torchvision.models.resnet import BasicBlock
 
 from pixcolor import lab
 from pixcolor.hub import PretrainedMixin
+from pixcolor.models.hint_spread import SPREAD_CHANNELS, pyramid_spread
 from pixcolor.models.layers import ConvNormAct, check_norm, icnr_, init_normal_, make_act, make_norm
 
-__all__ = ["ENCODERS", "UNetConfig", "UNetGenerator"]
+__all__ = ["ENCODERS", "HINT_CHANNELS", "UNetConfig", "UNetGenerator"]
 
 logger = logging.getLogger(__name__)
 
 ENCODERS = ("pix2pix", "resnet18", "resnet34")
+HINT_CHANNELS = (0, 3)
+"""Accepted ``UNetConfig.hint_channels``: 0 (automatic model) or 3 (hint ab pair + mask)."""
 _RESNET_BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 _OUTPUT_ACTIVATIONS = ("tanh", "none")
 
@@ -60,6 +66,25 @@ class UNetConfig:
         render_size: Side of the square the network sees by default at inference
             (:meth:`pixcolor.Colorizer.colorize`): the scale it was trained for. A positive
             multiple of :attr:`stride`; ``None`` picks 256 (or the stride, if larger).
+        hint_channels: 0 for an automatic model, or 3 for a hint model, whose input has
+            three more planes at the network's resolution: hint ``a / ab_scale``, hint
+            ``b / ab_scale`` (normalised like the output) and a mask (1 where a hint is, 0
+            elsewhere); all three are 0 where there is no hint. They join L at the first
+            convolution (and, with a ResNet encoder, at the final full-resolution merge).
+            Configs saved without this key load as 0.
+        hint_spread: A hint model only: also feed the network a parameter-free, edge-aware
+            spread of the hints over the whole image (guided by L) and their support at
+            three scales (:func:`pixcolor.models.hint_spread.pyramid_spread`, five more
+            planes computed from the hint planes inside :meth:`UNetGenerator.forward`), so
+            that it learns corrections to a dense first guess instead of the spreading
+            itself.
+        hint_residual: A hint model only: the output is the network's ab, damped where
+            hints are dense (times 1 minus the hints' support at the widest scale, cells of
+            64 pixels), plus the same spread of the hints' residuals (each hint minus that
+            ab at its pixel). It meets every hint at the network's resolution, follows the
+            spread where hints are dense and the network where they are sparse. (Undamped,
+            the network's own colour cost 0.4 / 0.7 dB at 10 / 30 hints against the spread
+            alone on held-out photos, and gained 0.3 dB at 3.)
     """
 
     encoder: str = "resnet18"
@@ -74,6 +99,9 @@ class UNetConfig:
     l_scale: float = 50.0
     ab_scale: float = 110.0
     render_size: int | None = None
+    hint_channels: int = 0
+    hint_spread: bool = False
+    hint_residual: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -100,6 +128,18 @@ class UNetConfig:
             raise ValueError(
                 f"l_scale and ab_scale must be positive, got {self.l_scale!r}, {self.ab_scale!r}"
             )
+        if self.hint_channels not in HINT_CHANNELS or isinstance(self.hint_channels, bool):
+            raise ValueError(
+                f"hint_channels must be one of {HINT_CHANNELS} (0: automatic, 3: hint ab + "
+                f"mask), got {self.hint_channels!r}"
+            )
+        if self.hint_channels and self.out_channels != 2:
+            raise ValueError(
+                f"a hint model predicts ab: out_channels must be 2, got {self.out_channels}"
+            )
+        for name in ("hint_spread", "hint_residual"):
+            if getattr(self, name) and not self.hint_channels:
+                raise ValueError(f"{name}=True needs a hint model (hint_channels=3)")
         if self.render_size is None:
             self.render_size = max(256, self.stride)
         if (
@@ -116,6 +156,12 @@ class UNetConfig:
     def stride(self) -> int:
         """Total downsampling factor: input sides must be multiples of it."""
         return 2**self.num_downs if self.encoder == "pix2pix" else 32
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the first convolution takes: L, the hint planes and (with
+        ``hint_spread``) the spread planes."""
+        return self.in_channels + self.hint_channels + SPREAD_CHANNELS * self.hint_spread
 
 
 class UNetGenerator(PretrainedMixin, nn.Module):
@@ -135,6 +181,11 @@ class UNetGenerator(PretrainedMixin, nn.Module):
     Example:
         >>> gen = UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
         >>> gen(torch.zeros(2, 1, 64, 64)).shape
+        torch.Size([2, 2, 64, 64])
+        >>> hinted = UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5, hint_channels=3)
+        >>> hints = torch.zeros(2, 3, 64, 64)
+        >>> hints[:, :, 10, 20] = torch.tensor([0.3, -0.2, 1.0])  # one hint per image
+        >>> hinted(torch.zeros(2, 1, 64, 64), hints).shape
         torch.Size([2, 2, 64, 64])
     """
 
@@ -159,21 +210,116 @@ class UNetGenerator(PretrainedMixin, nn.Module):
         """Input height and width must be multiples of this."""
         return self.config.stride
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    @property
+    def hint_channels(self) -> int:
+        """Hint planes the model takes beside L (0: an automatic model)."""
+        return self.config.hint_channels
+
+    def with_hint_channels(
+        self, hint_channels: int = 3, *, hint_spread: bool = False, hint_residual: bool = False
+    ) -> UNetGenerator:
+        """A hint model with this model's weights, that starts out ignoring its hints.
+
+        Every weight that the hint planes (and spread planes) add (first convolution; with a ResNet encoder also
+        the final full-resolution merge) starts at zero, so the new model's output equals this
+        model's for any hints until it is trained (fine-tuning an automatic model into a hint
+        model). Running statistics, dtype and device are kept; the mode is this model's.
+
+        Args:
+            hint_channels: Hint planes of the new model (see :data:`HINT_CHANNELS`).
+            hint_spread: Feed it the spread planes too (see :class:`UNetConfig`).
+            hint_residual: Add the spread of the hints' residuals to its output (see
+                :class:`UNetConfig`); the new model then starts as this model plus that
+                spread, not as this model.
+
+        Returns:
+            A new :class:`UNetGenerator`; this model is not changed.
+
+        Raises:
+            ValueError: If this model already has hint channels, or ``hint_channels`` is not
+                a hint model's.
+
+        Example:
+            >>> auto = UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5).eval()
+            >>> hinted = auto.with_hint_channels().eval()
+            >>> x, hints = torch.zeros(1, 1, 64, 64), torch.ones(1, 3, 64, 64)
+            >>> torch.equal(auto(x), hinted(x, hints))
+            True
+        """
+        if self.config.hint_channels:
+            raise ValueError(
+                f"the model already has hint_channels={self.config.hint_channels}; "
+                "with_hint_channels widens an automatic model"
+            )
+        if hint_channels not in HINT_CHANNELS or not hint_channels:
+            raise ValueError(f"hint_channels must be 3 for a hint model, got {hint_channels!r}")
+        config = {
+            **dataclasses.asdict(self.config),
+            "hint_channels": hint_channels,
+            "hint_spread": hint_spread,
+            "hint_residual": hint_residual,
+        }
+        widened = type(self)(**config)
+        parameter = next(self.parameters())
+        widened.to(device=parameter.device, dtype=parameter.dtype)
+        target = widened.state_dict()
+        with torch.no_grad():
+            for name, value in self.state_dict().items():
+                slot = target[name]
+                if slot.shape == value.shape:
+                    slot.copy_(value)
+                else:  # hint channels come last in every widened dimension
+                    slot.zero_()
+                    slot[tuple(slice(0, n) for n in value.shape)].copy_(value)
+        widened.load_state_dict(target, strict=True)
+        return widened.train(self.training)
+
+    def forward(self, lightness: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
         """Predict normalised ab.
 
         Args:
             lightness: Normalised L, shape ``(B, in_channels, H, W)``, H and W multiples of
                 :attr:`stride`.
+            hints: For a hint model, the hint planes ``(B, hint_channels, H, W)``: hint
+                ``a / ab_scale``, ``b / ab_scale`` and the mask (see :class:`UNetConfig`).
+                ``None`` means no hints (all-zero planes). Must be ``None`` for a model
+                without hint channels.
 
         Returns:
             Normalised ab, shape ``(B, out_channels, H, W)``.
 
         Raises:
-            ValueError: If the shape is wrong or the sides are not multiples of the stride.
+            ValueError: If a shape is wrong, the sides are not multiples of the stride, or
+                hints are given to a model without hint channels.
         """
         self._check_input(lightness)
-        return self.net(lightness)
+        if not self.config.hint_channels:
+            if hints is not None:
+                raise ValueError(
+                    "this model has no hint channels (hint_channels=0) but hints were given; "
+                    "use a hint model, or spread the hints without the network"
+                )
+            return self.net(lightness)
+        if hints is None:
+            hints = lightness.new_zeros(
+                lightness.shape[0], self.config.hint_channels, *lightness.shape[-2:]
+            )
+        else:
+            self._check_hints(hints, lightness)
+        hints = hints.to(lightness.dtype)
+        levels = self.stride.bit_length() - 1  # every input side is a multiple of the stride
+        guide = (lightness * self.config.l_scale + self.config.l_center) / 100.0  # Lab L / 100
+        cfg = self.config
+        spread = None
+        if cfg.hint_spread or cfg.hint_residual:
+            spread = pyramid_spread(hints, levels, guide)
+        ab = self.net(torch.cat([lightness, hints, *([spread] if cfg.hint_spread else [])], dim=1))
+        if cfg.hint_residual:
+            assert spread is not None
+            ab = ab * (1.0 - spread[:, -1:])  # gives way where the widest support is full
+            residual = torch.cat([hints[:, :2] - ab, hints[:, 2:3]], dim=1)
+            ab = ab + pyramid_spread(residual, levels, guide)[:, :2]
+        return ab
 
     def network_input(self, rgb: torch.Tensor) -> torch.Tensor:
         """What :class:`~pixcolor.Colorizer` feeds the network for an RGB image: its
@@ -211,6 +357,14 @@ class UNetGenerator(PretrainedMixin, nn.Module):
                 f"(the network's stride), got {h}x{w}"
             )
 
+    def _check_hints(self, hints: torch.Tensor, lightness: torch.Tensor) -> None:
+        want = (lightness.shape[0], self.config.hint_channels, *lightness.shape[-2:])
+        if not isinstance(hints, torch.Tensor) or tuple(hints.shape) != want:
+            got = tuple(hints.shape) if isinstance(hints, torch.Tensor) else type(hints).__name__
+            raise ValueError(
+                f"hints must have shape {want} (B, hint_channels, H, W like the input), got {got}"
+            )
+
 
 class _Pix2PixUNet(nn.Module):
     """Iterative form of pix2pix's recursive ``UnetSkipConnectionBlock`` stack."""
@@ -224,7 +378,7 @@ class _Pix2PixUNet(nn.Module):
         self.down = nn.ModuleList()
         self.up = nn.ModuleList()
         for i in range(n):
-            in_c = cfg.in_channels if i == 0 else channels[i - 1]
+            in_c = cfg.input_channels if i == 0 else channels[i - 1]
             layers: list[nn.Module] = [] if i == 0 else [nn.LeakyReLU(0.2, inplace=True)]
             layers.append(nn.Conv2d(in_c, channels[i], 4, 2, 1, bias=bias))
             if 0 < i < n - 1:
@@ -320,7 +474,7 @@ class _ResNetUNet(nn.Module):
         norm = cfg.norm
         assert norm is not None and cfg.dropout is not None
         w = cfg.base_channels
-        self.encoder = _resnet_encoder(cfg.encoder, cfg.in_channels, w)
+        self.encoder = _resnet_encoder(cfg.encoder, cfg.input_channels, w)
         top = 8 * w
         self.bottleneck_bn = nn.BatchNorm2d(top)
         self.middle = nn.Sequential(
@@ -335,7 +489,7 @@ class _ResNetUNet(nn.Module):
             up_in = block.out_channels
         self.decoder = nn.ModuleList(blocks)
         self.final_shuf = _PixelShuffleICNR(up_in, up_in, norm)
-        merged = up_in + cfg.in_channels
+        merged = up_in + cfg.input_channels  # the input (hint planes too) at full resolution
         self.res_block = _ResBlock(merged, norm)
         self.head = nn.Conv2d(merged, cfg.out_channels, 1)
         self.out_act = make_act("tanh") if cfg.output_activation == "tanh" else nn.Identity()
@@ -397,7 +551,8 @@ def _resnet_encoder(name: str, in_channels: int, width: int) -> _ResNetEncoder:
 
 
 def _load_imagenet_encoder(encoder: nn.Module, cfg: UNetConfig) -> None:
-    """Copy torchvision's ImageNet weights into ``encoder``; average conv1 over RGB."""
+    """Copy torchvision's ImageNet weights into ``encoder``; average conv1 over RGB (the
+    hint planes of a hint model get zero weights)."""
     import torchvision
 
     if cfg.base_channels != 64:
@@ -416,8 +571,11 @@ def _load_imagenet_encoder(encoder: nn.Module, cfg: UNetConfig) -> None:
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     conv1 = state["conv1.weight"]
     if cfg.in_channels == 1:
-        state["conv1.weight"] = conv1.mean(dim=1, keepdim=True)
+        conv1 = conv1.mean(dim=1, keepdim=True)
     elif cfg.in_channels != 3:
-        state["conv1.weight"] = conv1.mean(dim=1, keepdim=True).repeat(1, cfg.in_channels, 1, 1)
+        conv1 = conv1.mean(dim=1, keepdim=True).repeat(1, cfg.in_channels, 1, 1)
+    # Hint planes start with zero weights: the encoder first sees only L, as pretrained.
+    hint_weights = conv1.new_zeros(conv1.shape[0], cfg.hint_channels, *conv1.shape[2:])
+    state["conv1.weight"] = torch.cat([conv1, hint_weights], dim=1)
     encoder.load_state_dict(state, strict=True)
     logger.info("loaded ImageNet weights into the %s encoder", cfg.encoder)

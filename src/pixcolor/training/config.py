@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pixcolor.training.hints import HintSimulation
 from pixcolor.training.losses import GAN_MODES
 from pixcolor.training.schedule import LR_DECAYS
 
@@ -49,6 +50,16 @@ class TrainerConfig:
         best_mode: ``"min"`` or ``"max"`` for ``best_metric``.
         max_steps: Stop after this many optimizer steps in all (0: no limit).
         progress: Show tqdm bars.
+        hint_none_fraction: Hint models only (``hint_channels=3``; an automatic model
+            ignores every ``hint_*`` setting): share of training samples with no hint.
+        hint_mean_count: Mean number of simulated hints of the other samples (``1 +``
+            geometric, clipped at ``hint_max_count``); see
+            :class:`~pixcolor.training.hints.HintSimulation`.
+        hint_max_count: Most simulated hints per sample.
+        hint_patch_sizes: ``(smallest, largest)`` side in pixels of a hint's square patch,
+            whose value is the patch's mean true ab.
+        hint_val_count: Hints per validation photo (drawn once, the same every epoch) for
+            the ``val_*_hints`` metrics; the plain ``val_*`` metrics are without hints.
     """
 
     pretrain_epochs: int = 20
@@ -78,6 +89,21 @@ class TrainerConfig:
     best_mode: str = "min"
     max_steps: int = 0
     progress: bool = True
+    hint_none_fraction: float = 0.1
+    hint_mean_count: float = 12.0
+    hint_max_count: int = 48
+    hint_patch_sizes: tuple[int, int] = (1, 5)
+    hint_val_count: int = 10
+
+    def hint_simulation(self, validation: bool = False) -> HintSimulation:
+        """The hint distribution of training (or, with ``validation``, of validation)."""
+        return HintSimulation(
+            none_fraction=self.hint_none_fraction,
+            mean_count=self.hint_mean_count,
+            max_count=max(self.hint_max_count, self.hint_val_count),
+            patch_sizes=self.hint_patch_sizes,
+            count=self.hint_val_count if validation else None,
+        )
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,3 +127,7 @@ class TrainerConfig:
         if self.best_mode not in ("min", "max"):
             raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
         self.betas = tuple(self.betas)  # type: ignore[assignment]
+        self.hint_patch_sizes = tuple(self.hint_patch_sizes)  # type: ignore[assignment]
+        if self.hint_val_count < 0:
+            raise ValueError(f"hint_val_count must be >= 0, got {self.hint_val_count!r}")
+        self.hint_simulation()  # raises for a bad hint_* value

@@ -28,8 +28,10 @@ from pixcolor.data import PhotoFolder, batch_to_rgb, lab_constants, prepare_batc
 from pixcolor.metrics import colorfulness, psnr
 from pixcolor.models import PatchDiscriminator, UNetGenerator
 from pixcolor.training import checkpoint as ckpt
+from pixcolor.training import runtime
 from pixcolor.training.callbacks import Callback, MetricsLogger, SampleGrid
 from pixcolor.training.config import TrainerConfig
+from pixcolor.training.hints import HintLayouts, discriminator_sees_hints, hint_error, hint_planes
 from pixcolor.training.losses import GANLoss, chroma_loss, l1_loss
 from pixcolor.training.sampling import IndexDataset, ResumableSampler, SeededDataset
 from pixcolor.training.schedule import lr_factor
@@ -40,10 +42,12 @@ logger = logging.getLogger(__name__)
 
 
 class Batch(NamedTuple):
-    """A training batch on the device: normalised ``lightness`` (B, 1, H, W), ``ab`` (B, 2, H, W)."""
+    """A training batch on the device: normalised ``lightness`` (B, 1, H, W), ``ab`` (B, 2, H, W)
+    and, for a hint model, simulated ``hints`` planes (B, 3, H, W) (else ``None``)."""
 
     lightness: torch.Tensor
     ab: torch.Tensor
+    hints: torch.Tensor | None = None
 
 
 class Trainer:
@@ -63,6 +67,10 @@ class Trainer:
         should_stop: Set it (from a callback) to end :meth:`fit` after the current step;
             under DistributedDataParallel every rank stops when any rank sets it.
         lab_constants: ``l_center``, ``l_scale``, ``ab_scale`` of the generator's config.
+
+    A hint model (``generator.hint_channels > 0``) trains with simulated hints (the
+    ``hint_*`` settings of :class:`TrainerConfig`, :mod:`pixcolor.training.hints`); the
+    discriminator sees the hint planes too if it takes ``3 + hint_channels`` channels.
 
     Example:
         >>> import pixcolor
@@ -87,6 +95,7 @@ class Trainer:
                 f"image_size must be a multiple of the generator's stride {generator.stride}, "
                 f"got {self.config.image_size}"
             )
+        self._d_sees_hints = discriminator_sees_hints(generator, discriminator)
         self.generator = generator
         self.discriminator = discriminator
         self.gan_loss = GANLoss(self.config.gan_mode, real_label=self.config.real_label)
@@ -96,8 +105,8 @@ class Trainer:
             for cls in (MetricsLogger, SampleGrid):
                 if not any(isinstance(cb, cls) for cb in self.callbacks):
                     self.callbacks.append(cls())
-        self.device = _pick_device(self.config.device)
-        self.rank, self.world_size = _dist_info()
+        self.device = runtime.pick_device(self.config.device)
+        self.rank, self.world_size = runtime.dist_info()
         self.state: dict[str, Any] = {
             "phase": self.phase_of(0), "epoch": 0, "step_in_epoch": 0, "global_step": 0,
             "best": None, "best_checkpoint": None, "history": [],
@@ -193,17 +202,17 @@ class Trainer:
         """
         scale = 1.0 / self.config.grad_accum_steps
         with self._autocast():
-            fake_ab = self._g(batch.lightness)
+            fake_ab = self._g(batch.lightness, batch.hints)
         logs: dict[str, torch.Tensor] = {}
         if self.state["phase"] == "gan":
-            _set_requires_grad(self.discriminator, True)
+            runtime.set_requires_grad(self.discriminator, True)
             with self._autocast():
                 d_losses = self.discriminator_loss(batch, fake_ab.detach())
             self._backward(d_losses["loss"] * scale, "discriminator")
             if self._last_micro_batch():  # as in pix2pix: D steps before G's adversarial loss
                 self._step("discriminator")
             logs.update({f"d_{k}": v.detach() for k, v in d_losses.items()})
-            _set_requires_grad(self.discriminator, False)
+            runtime.set_requires_grad(self.discriminator, False)
         with self._autocast():
             g_losses = self.generator_loss(batch, fake_ab)
         self._backward(g_losses["loss"] * scale, "generator")
@@ -220,7 +229,7 @@ class Trainer:
             total = l1
         else:
             assert self.discriminator is not None
-            logits = self.discriminator(torch.cat([batch.lightness, fake_ab], dim=1))
+            logits = self.discriminator(self._pair(batch, fake_ab))
             losses["gan"] = self.gan_loss.generator(logits)
             total = self.config.lambda_l1 * l1 + losses["gan"]
         if self.config.chroma_weight:
@@ -236,26 +245,34 @@ class Trainer:
         as separate batches (their own batch-norm statistics), as in pix2pix.
         """
         assert self._d_pair is not None
-        real = torch.cat([batch.lightness, batch.ab], dim=1)
-        fake = torch.cat([batch.lightness, fake_ab], dim=1)
-        real_logits, fake_logits = self._d_pair(real, fake)
+        real_logits, fake_logits = self._d_pair(
+            self._pair(batch, batch.ab), self._pair(batch, fake_ab)
+        )
         loss = self.gan_loss.discriminator(real_logits, fake_logits)
         return {"loss": loss, "real": real_logits.mean(), "fake": fake_logits.mean()}
 
     @torch.no_grad()
     def validation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Per-batch validation metrics: ``val_l1`` (normalised ab), ``val_psnr`` (RGB, dB) and
-        the mean colourfulness of predictions and truth (the epoch adds ``val_delta_cf``)."""
-        with self._autocast():
-            fake_ab = self.generator(batch.lightness).float()
-        fake = batch_to_rgb(batch.lightness, fake_ab, **self.lab_constants)
+        """Per-batch validation metrics without hints: ``val_l1`` (normalised ab), ``val_psnr``
+        (RGB, dB) and the mean colourfulness of predictions and truth (the epoch adds
+        ``val_delta_cf``); with ``batch.hints``, also ``val_l1_hints``, ``val_psnr_hints`` and
+        ``val_hint_error`` (mean |ab - hint| at hinted pixels, Lab units)."""
         real = batch_to_rgb(batch.lightness, batch.ab, **self.lab_constants)
-        return {
-            "val_l1": l1_loss(fake_ab, batch.ab),
-            "val_psnr": psnr(fake, real).clamp(max=100.0).mean(),  # identical images: 100, not inf
-            "val_colorfulness": colorfulness(fake).mean(),
-            "val_colorfulness_truth": colorfulness(real).mean(),
-        }
+        metrics = {"val_colorfulness_truth": colorfulness(real).mean()}
+        for suffix, hints in (("", None), ("_hints", batch.hints)):
+            if suffix and hints is None:
+                break
+            with self._autocast():
+                fake_ab = self.generator(batch.lightness, hints).float()
+            fake = batch_to_rgb(batch.lightness, fake_ab, **self.lab_constants)
+            metrics[f"val_l1{suffix}"] = l1_loss(fake_ab, batch.ab)
+            # identical images: 100 dB, not inf
+            metrics[f"val_psnr{suffix}"] = psnr(fake, real).clamp(max=100.0).mean()
+            metrics[f"val_colorfulness{suffix}"] = colorfulness(fake).mean()
+        if batch.hints is not None:
+            errors = hint_error(fake_ab, batch.hints) * self.lab_constants["ab_scale"]
+            metrics["val_hint_error"] = errors.nanmean()  # nan without hints: not averaged
+        return metrics
 
     def save_checkpoint(self) -> Path | None:
         """Write a checkpoint of everything needed to continue exactly (rank 0 only)."""
@@ -324,12 +341,8 @@ class Trainer:
             total=steps_per_epoch, initial=state["step_in_epoch"], disable=not (cfg.progress and self.is_main_process),
             desc=f"epoch {state['epoch'] + 1}/{self.total_epochs} ({phase})", leave=False, dynamic_ncols=True,
         )  # fmt: skip
-        for rgb in loader:
-            batch = Batch(
-                *prepare_batch(
-                    rgb, **self.lab_constants, device=self.device, channels_last=cfg.channels_last
-                )
-            )
+        for item in loader:
+            batch = self._make_batch(item, channels_last=cfg.channels_last)
             self._apply_lr_decay(steps_per_epoch)
             logs = self.training_step(batch)
             self._micro += 1
@@ -414,16 +427,12 @@ class Trainer:
         totals: dict[str, float] = {}
         count = 0
         loader = self._loader(val_set, train=False, epoch=0, start_step=0)
-        for rgb in tqdm(
-            loader,
-            desc="validation",
-            leave=False,
-            disable=not (self.config.progress and self.is_main_process),
-        ):
-            batch = Batch(*prepare_batch(rgb, **self.lab_constants, device=self.device))
+        bar = not (self.config.progress and self.is_main_process)
+        for item in tqdm(loader, desc="validation", leave=False, disable=bar):
+            batch = self._make_batch(item)
             for k, v in self.validation_step(batch).items():
-                totals[k] = totals.get(k, 0.0) + float(v) * len(rgb)
-            count += len(rgb)
+                totals[k] = totals.get(k, 0.0) + float(v) * len(batch.ab)
+            count += len(batch.ab)
         self.generator.train()
         if self.world_size > 1:
             packed = torch.tensor(
@@ -460,8 +469,25 @@ class Trainer:
             )
         return data
 
+    def _make_batch(self, item: Any, channels_last: bool = False) -> Batch:
+        """A loader's item (uint8 RGB, or RGB and hint layouts) as a :class:`Batch` on the device."""
+        rgb, layout = item if isinstance(item, (list, tuple)) else (item, None)
+        light, ab = prepare_batch(
+            rgb, **self.lab_constants, device=self.device, channels_last=channels_last
+        )
+        return Batch(light, ab, hint_planes(ab, layout) if layout is not None else None)
+
+    def _pair(self, batch: Batch, ab: torch.Tensor) -> torch.Tensor:
+        """What the discriminator judges: L, ab, and the hint planes if it sees them."""
+        hints = [batch.hints] if self._d_sees_hints and batch.hints is not None else []
+        return torch.cat([batch.lightness, ab, *hints], dim=1)
+
     def _loader(self, dataset: Dataset, train: bool, epoch: int, start_step: int) -> DataLoader:
         cfg = self.config
+        if self.generator.hint_channels:  # validation: the same hints every epoch
+            dataset = HintLayouts(
+                dataset, cfg.hint_simulation(not train), None if train else cfg.seed
+            )
         sampler = ResumableSampler(
             len(dataset), shuffle=train, seed=cfg.seed, epoch=epoch, rank=self.rank,
             world_size=self.world_size, skip=start_step * cfg.batch_size * cfg.grad_accum_steps,
@@ -475,7 +501,9 @@ class Trainer:
     def _wrap_models(self) -> None:
         g: nn.Module = self.generator
         pair: nn.Module | None = (
-            _Pair(self.discriminator) if self.discriminator is not None else None
+            runtime.DiscriminatorPair(self.discriminator)
+            if self.discriminator is not None
+            else None
         )
         if self.config.compile:
             g = torch.compile(g)  # type: ignore[assignment]
@@ -494,10 +522,7 @@ class Trainer:
         return {n: torch.amp.GradScaler(self.device.type) for n in names}
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.config.precision == "fp32" or self.device.type != "cuda":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return runtime.autocast(self.config.precision, self.device)
 
     def _load_weights(self, directory: Path, model: nn.Module) -> None:
         loaded = type(model).from_pretrained(directory)  # type: ignore[attr-defined]
@@ -521,41 +546,3 @@ class Trainer:
     def _emit(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
-
-
-class _Pair(nn.Module):
-    """Runs the discriminator on the real and the fake batch in one module call, so that
-    DistributedDataParallel sees one forward and one backward per step."""
-
-    def __init__(self, discriminator: nn.Module) -> None:
-        super().__init__()
-        self.discriminator = discriminator
-
-    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.discriminator(real), self.discriminator(fake)
-
-
-def _set_requires_grad(module: nn.Module | None, flag: bool) -> None:
-    if module is not None:
-        for p in module.parameters():
-            p.requires_grad_(flag)
-
-
-def _pick_device(device: str | None) -> torch.device:
-    if device is not None:
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu'")
-    elif torch.cuda.is_available():
-        dev = torch.device("cuda")
-    else:
-        dev = torch.device("cpu")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return dev
-
-
-def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
