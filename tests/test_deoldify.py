@@ -34,11 +34,22 @@ REFERENCE_PYTHON = Path(
     os.environ.get("PIXCOLOR_DEOLDIFY_PYTHON") or REPO / ".venv-deoldify" / "bin" / "python"
 )
 # name -> decoder:encoder:nf_factor, as tests/deoldify_reference.py takes them: the
-# networks of DeOldify's artistic model and of its stable and video models (one layout).
-REFERENCE_NETWORKS = {"artistic": "deep:resnet34:1.5", "stable": "wide:resnet101:2"}
+# networks of DeOldify's artistic model and of its stable and video models (one layout),
+# and DynamicUnetWide(resnet34, nf_factor=2) (DeOldifyGenerator(encoder="resnet34",
+# decoder="wide", nf_factor=2)): 46.1 M parameters, too few for the 255 MB artistic file,
+# whose 63.6 M are DynamicUnetDeep's (deoldify/generators.py: gen_inference_deep).
+REFERENCE_NETWORKS = {
+    "artistic": "deep:resnet34:1.5",
+    "stable": "wide:resnet101:2",
+    "wide34": "wide:resnet34:2",
+}
 # Parameter counts DeOldify's networks report, less the weight-norm gains (weight_g) of
 # their last upsampling, which pixcolor folds into the weight.
-PARAMETERS = {"artistic": 63_646_881 - 1200, "stable": 218_222_197 - 1024}
+PARAMETERS = {
+    "artistic": 63_646_881 - 1200,
+    "stable": 218_222_197 - 1024,
+    "wide34": 46_095_093 - 1024,
+}
 
 
 @pytest.fixture(scope="session")

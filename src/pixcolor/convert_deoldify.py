@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 import shutil
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 
 from pixcolor._atomic import temporary_dir
+from pixcolor._weights_only import load_weights_only
 from pixcolor.errors import CheckpointError
 from pixcolor.models.deoldify import DeOldifyGenerator
 
@@ -106,15 +106,20 @@ def convert_deoldify(
     return output_dir
 
 
-def load_deoldify_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+def load_deoldify_checkpoint(
+    path: str | os.PathLike[str], *, untrusted: bool = False
+) -> dict[str, torch.Tensor]:
     """Read a DeOldify checkpoint's state dict with the weights-only loader.
 
     Only tensors, containers, plain values and ``builtins.slice`` are rebuilt; a file
     naming any other Python global is refused before anything in it is called.
 
     Args:
-        path: The ``.pth`` file: a ``Learner.save`` dict (its ``"model"`` entry is used)
-            or a bare state dict.
+        path: The ``.pth`` file: a ``Learner.save`` dict (its ``"model"`` entry is used;
+            the rest, such as an optimizer state, is read but never used) or a bare state
+            dict.
+        untrusted: The file is a download: refuse it on a torch older than 2.6 (see
+            :func:`pixcolor._weights_only.load_weights_only`).
 
     Returns:
         The state dict, ``str -> Tensor``.
@@ -124,20 +129,7 @@ def load_deoldify_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Te
         CheckpointError: If it holds anything else, or is not a PyTorch file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
-    try:
-        with torch.serialization.safe_globals([slice]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        named = f"names the Python global {found[1]}" if found else "holds pickled objects"
-        raise CheckpointError(
-            f"{path} {named}; a DeOldify checkpoint holds tensors and slices only. pixcolor "
-            f"refused to load it and ran nothing in it."
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    obj = load_weights_only(path, allowed_globals=[slice], untrusted=untrusted)
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
         ignored = sorted(str(k) for k in obj if k != "model")
         if ignored:
