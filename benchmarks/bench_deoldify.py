@@ -15,6 +15,12 @@ other processes hits both alike); medians over ``--repeat`` rounds, and the medi
 per-round ratios. The DeOldify network's bare forward at its render size is timed in the
 same rounds, to show how much of ``colorize`` it is.
 
+Conversion: the ``--variant``'s network with random weights, saved as DeOldify's
+``Learner.save`` would (state dict in DeOldify's layout, an optimizer entry with slices),
+laid into a fresh Hugging Face cache as its preset's file; ``from_pretrained`` of the
+preset, offline, timed the first time (read, convert, write the safetensors) and the
+second (the cached conversion only).
+
 Memory: each colorizer in a fresh subprocess that reports its peak resident memory
 (``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
 peaks are high-water marks and do not depend on the machine's load. MB = 10**6 bytes.
@@ -74,6 +80,7 @@ def main() -> None:
             for name, model in (("bundled", "bundled"), ("deoldify", str(model_dir)))
         }  # fmt: skip
         times = _time_interleaved(photo, model_dir, args.repeat)
+        conversion = _time_conversion(Path(tmp), args.variant)
 
     render = config["render_size"]
     print(f"{width}x{height} grayscale JPEG ({width * height / 1e6:.0f} MP), colorize(path) on "
@@ -92,6 +99,9 @@ def main() -> None:
     print(f"deoldify / bundled colorize time: {times['ratio']:.1f}x; DeOldify's bare forward at "
           f"{render}x{render}: {times['forward']:.2f} s ({times['forward'] / times['deoldify']:.0%} "
           f"of its colorize)")  # fmt: skip
+    print(f"preset {conversion['preset']!r} ({conversion['mb']:.0f} MB learner file): first "
+          f"from_pretrained (read + convert + save) {conversion['first']:.1f} s, second "
+          f"(cached conversion) {conversion['second']:.1f} s")  # fmt: skip
 
 
 def _time_interleaved(photo: Path, model_dir: Path, repeat: int) -> dict[str, float]:
@@ -125,6 +135,45 @@ def _time_interleaved(photo: Path, model_dir: Path, repeat: int) -> dict[str, fl
         d / b for d, b in zip(rounds["deoldify"], rounds["bundled"], strict=True)
     )
     return result
+
+
+def _time_conversion(folder: Path, variant: str) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    sys.path.insert(0, str(ASSETS.parent))  # tests/: the DeOldify-layout writer of the tests
+    import pixcolor
+    from helpers import populate_hf_cache
+    from pixcolor.models.deoldify import DEOLDIFY_VARIANTS
+    from pixcolor.presets import PRESETS
+    from test_deoldify import _to_deoldify_layout
+
+    name = {"artistic": "deoldify"}.get(variant, f"deoldify-{variant}")
+    preset = PRESETS[name]
+    state = _to_deoldify_layout(pixcolor.DeOldifyGenerator(**DEOLDIFY_VARIANTS[variant]).eval())
+    learner = folder / "learner.pth"
+    torch.save({"model": state, "opt": {"layer_groups": [slice(0, 3)]}}, learner)
+    del state
+    hub = folder / "hf"
+    populate_hf_cache(hub, str(preset.repo_id), "0" * 40, {str(preset.filename): learner})
+    os.environ.update(
+        HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1", PIXCOLOR_CACHE=str(folder / "pixcolor")
+    )
+    from huggingface_hub import constants
+
+    constants.HF_HUB_CACHE, constants.HF_HUB_OFFLINE = str(hub), True
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        pixcolor.DeOldifyGenerator.from_pretrained(name)
+        times.append(time.perf_counter() - start)
+    return {
+        "preset": name,
+        "mb": learner.stat().st_size / 1e6,
+        "first": times[0],
+        "second": times[1],
+    }
 
 
 def _memory_child(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,36 +13,21 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 import pixcolor
+from conftest import REFERENCE_NETWORKS, Reference
 from pixcolor import Colorizer, DeOldifyGenerator, convert_deoldify, lab
 from pixcolor.convert_deoldify import deoldify_from_state_dict, load_deoldify_checkpoint
 from pixcolor.errors import CheckpointError
 from pixcolor.models.deoldify import DEOLDIFY_VARIANTS, _SelfAttention
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_PYTHON = Path(
-    os.environ.get("PIXCOLOR_DEOLDIFY_PYTHON") or REPO / ".venv-deoldify" / "bin" / "python"
-)
-# name -> decoder:encoder:nf_factor, as tests/deoldify_reference.py takes them: the
-# networks of DeOldify's artistic model and of its stable and video models (one layout),
-# and DynamicUnetWide(resnet34, nf_factor=2) (DeOldifyGenerator(encoder="resnet34",
-# decoder="wide", nf_factor=2)): 46.1 M parameters, too few for the 255 MB artistic file,
-# whose 63.6 M are DynamicUnetDeep's (deoldify/generators.py: gen_inference_deep).
-REFERENCE_NETWORKS = {
-    "artistic": "deep:resnet34:1.5",
-    "stable": "wide:resnet101:2",
-    "wide34": "wide:resnet34:2",
-}
 # Parameter counts DeOldify's networks report, less the weight-norm gains (weight_g) of
 # their last upsampling, which pixcolor folds into the weight.
 PARAMETERS = {
@@ -52,39 +37,10 @@ PARAMETERS = {
 }
 
 
-@pytest.fixture(scope="session")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folder of ``<name>.safetensors`` written by DeOldify's own networks (random weights)."""
-    if not REFERENCE_PYTHON.is_file():
-        pytest.skip(
-            f"DeOldify's reference network runs in its own venv, not found at "
-            f"{REFERENCE_PYTHON}: build it with `bash scripts/make_deoldify_reference_venv.sh` "
-            "(CI does) or set PIXCOLOR_DEOLDIFY_PYTHON"
-        )
-    out = tmp_path_factory.mktemp("deoldify-reference")
-    specs = [f"{name}:{spec}" for name, spec in REFERENCE_NETWORKS.items()]
-    result = subprocess.run(
-        [str(REFERENCE_PYTHON), str(REPO / "tests" / "deoldify_reference.py"), str(out), *specs],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode:
-        pytest.fail(f"the DeOldify reference failed:\n{result.stdout}\n{result.stderr[-3000:]}")
-    sys.stdout.write(result.stdout)
-    return out
-
-
-def _reference(folder: Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    tensors = load_file(str(folder / f"{name}.safetensors"))
-    state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
-    return state, tensors
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(REFERENCE_NETWORKS))
-def test_matches_deoldify(reference: Path, name: str) -> None:
-    state, ref = _reference(reference, name)
+def test_matches_deoldify(deoldify_reference: Callable[[str], Reference], name: str) -> None:
+    state, ref = deoldify_reference(name)
     gen = deoldify_from_state_dict(state)
     decoder, encoder, nf_factor = REFERENCE_NETWORKS[name].split(":")
     assert (gen.config.decoder, gen.config.encoder) == (decoder, encoder)
@@ -104,8 +60,10 @@ def test_matches_deoldify(reference: Path, name: str) -> None:
 
 
 @pytest.mark.slow
-def test_learner_checkpoint_converts_and_round_trips(reference: Path, tmp_path: Path) -> None:
-    state, ref = _reference(reference, "artistic")
+def test_learner_checkpoint_converts_and_round_trips(
+    deoldify_reference: Callable[[str], Reference], tmp_path: Path
+) -> None:
+    state, ref = deoldify_reference("artistic")
     learner = {"model": state, "opt": {"layer_groups": [slice(0, 3)], "lr": 1e-3}}
     torch.save(learner, tmp_path / "ColorizeArtistic_gen.pth")
     out_dir = convert_deoldify(tmp_path / "ColorizeArtistic_gen.pth", tmp_path / "converted")

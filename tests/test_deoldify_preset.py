@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -20,13 +21,14 @@ import pytest
 import torch
 
 import pixcolor
+from conftest import Reference
 from helpers import populate_hf_cache
 from pixcolor import CheckpointError, Colorizer, DeOldifyGenerator, ModelNotFoundError
 from pixcolor._conversion_cache import CONVERSION_RECORD, cache_state
 from pixcolor.cli import main
 from pixcolor.models.deoldify import DEOLDIFY_VARIANTS
 from pixcolor.presets import FORMATS, PRESETS, Preset, cache_root
-from test_deoldify import _reference, _tiny, _to_deoldify_layout, reference  # noqa: F401
+from test_deoldify import _tiny, _to_deoldify_layout
 from test_presets import offline_hub  # noqa: F401
 
 DEOLDIFY = PRESETS["deoldify"]
@@ -54,11 +56,11 @@ def _conversion() -> Path:
 
 @pytest.mark.slow
 def test_deoldify_preset_matches_deoldifys_network(
-    reference: Path,  # noqa: F811
+    deoldify_reference: Callable[[str], Reference],
     offline_hub: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    state, ref = _reference(reference, "artistic")
+    state, ref = deoldify_reference("artistic")
     snapshot = _lay_out(offline_hub, tmp_path, _learner(state))
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 

@@ -126,6 +126,16 @@ class DeOldifyConfig:
         """Input sides must be multiples of this (DeOldify's ``render_base``)."""
         return _STRIDE
 
+    @property
+    def in_channels(self) -> int:
+        """Channels of the network's input: 3 (a gray photo as R = G = B)."""
+        return 3
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the network's output: 3 (RGB)."""
+        return 3
+
 
 class DeOldifyGenerator(PretrainedMixin, nn.Module):
     """DeOldify's U-Net: normalised RGB ``(B, 3, H, W)`` in, normalised RGB out.
