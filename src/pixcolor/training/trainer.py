@@ -256,7 +256,7 @@ class Trainer:
         """Per-batch validation metrics without hints: ``val_l1`` (normalised ab), ``val_psnr``
         (RGB, dB) and the mean colourfulness of predictions and truth (the epoch adds
         ``val_delta_cf``); with ``batch.hints``, also ``val_l1_hints``, ``val_psnr_hints`` and
-        ``val_hint_error`` (mean |ab - hint| at hinted pixels, Lab units)."""
+        ``val_hint_error`` (mean ``|ab - hint|`` at hinted pixels, Lab units)."""
         real = batch_to_rgb(batch.lightness, batch.ab, **self.lab_constants)
         metrics = {"val_colorfulness_truth": colorfulness(real).mean()}
         for suffix, hints in (("", None), ("_hints", batch.hints)):
