@@ -8,13 +8,17 @@ as a one-channel grayscale JPEG), then this script runs itself in two fresh subp
 2. one that imports pixcolor, loads the model, reports the peak, colorizes the JPEG by
    path with ``Colorizer.colorize(path)`` and reports the peak again.
 
+With ``--files N`` the second process runs ``pixcolor.batch.colorize_files`` (the pipelined
+folder path of ``pixcolor colorize DIR``) on N copies of the JPEG instead, to show that the
+photos in flight are bounded.
+
 It prints the peaks (import-only, after model load, after colorize), what the colorize call
 added to its own process, and what the whole run added over the import-only process
 (goal: at most about 1.2 GB). MB here is 10**6 bytes. Peaks are high-water marks, so they
 do not depend on other processes' load, unlike the timing also shown.
 
-Run: ``python benchmarks/bench_memory.py [--gray] [--model DIR_OR_NAME] [--threads 2]
-[--size 6000x4000] [--render-size 256]``. Without ``--model`` the bundled model is used if
+Run: ``python benchmarks/bench_memory.py [--gray] [--files N] [--model DIR_OR_NAME]
+[--threads 2] [--size 6000x4000] [--render-size 256]``. Without ``--model`` the bundled model is used if
 installed, else a random-weight ``UNetGenerator(encoder="pix2pix", base_channels=32,
 num_downs=7)`` (memory does not depend on the weights).
 """
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the photo")
     parser.add_argument("--render-size", type=int, default=256)
+    parser.add_argument("--files", type=int, default=0, help="colorize_files on N copies")
     parser.add_argument("--child", choices=("import", "colorize"), help=argparse.SUPPRESS)
     parser.add_argument("--photo", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -58,6 +63,7 @@ def main() -> None:
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     options = ["--threads", str(args.threads), "--render-size", str(args.render_size)]
+    options += ["--files", str(args.files)]
     options += ["--model", args.model] if args.model else []
     with tempfile.TemporaryDirectory() as tmp:
         photo = _make_photo(Path(tmp), width, height, args.gray)
@@ -66,9 +72,10 @@ def main() -> None:
         run = _run_child(["--child", "colorize", "--photo", str(photo), *options])
 
     kind = "grayscale (L)" if args.gray else "RGB"
+    call = (f"colorize_files({args.files} copies)" if args.files
+            else f"colorize(path, render_size={args.render_size})")  # fmt: skip
     print(f"{width}x{height} {kind} JPEG ({size_mb:.1f} MB file, {width * height / 1e6:.0f} MP), "
-          f"colorize(path, render_size={args.render_size}) on CPU, {run['threads']} torch "
-          f"threads; model: {run['model']}")  # fmt: skip
+          f"{call} on CPU, {run['threads']} torch threads; model: {run['model']}")  # fmt: skip
     if run["random_weights"]:
         print("NOTE: no bundled model found; the model has RANDOM weights")
     print("peak resident memory (ru_maxrss), MB:")
@@ -105,10 +112,21 @@ def _colorize_child(args: argparse.Namespace) -> dict[str, Any]:
         model = "UNetGenerator(encoder='pix2pix', base_channels=32, num_downs=7), random weights"
     after_load = _maxrss_mb()
     start = time.perf_counter()
-    out = colorizer.colorize(args.photo, render_size=args.render_size)
+    if args.files:
+        from pixcolor.batch import colorize_files
+
+        folder = Path(args.photo).parent / "many"
+        folder.mkdir()
+        for i in range(args.files):
+            (folder / f"copy_{i:02d}.jpg").symlink_to(args.photo)
+        report = colorize_files(colorizer, [folder], folder.parent / "out",
+                                render_size=args.render_size, progress=False)  # fmt: skip
+        assert len(report.written) == args.files, report.failed
+    else:
+        out = colorizer.colorize(args.photo, render_size=args.render_size)
+        assert out.mode == "RGB", out.mode
     seconds = time.perf_counter() - start
     after_colorize = _maxrss_mb()
-    assert out.mode == "RGB", out.mode
     return {
         "after_import": after_import, "after_load": after_load,
         "after_colorize": after_colorize, "seconds": seconds, "model": model,

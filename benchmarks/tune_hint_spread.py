@@ -2,10 +2,12 @@
 
 Prints mean PSNR (dB) for several numbers of hints (sampled from the truth as
 ``pixcolor evaluate --hints`` does): the Gaussian spread against its sigma (a fraction of
-the working grid's long side), and the bundled model + model-free hints against the
+the working grid's long side), and an automatic model + model-free hints against the
 residual ``decay`` of :func:`pixcolor.spread.spread_hints` (with the mean a/b error at the
 hint centres). ``pixcolor.hint_eval.GAUSSIAN_SIGMA`` and ``pixcolor.spread.RESIDUAL_DECAY``
-were chosen with it on ``photos/train``; report numbers on held-out photos.
+were chosen with it on ``photos/train``; report numbers on held-out photos. ``--model``
+(default: the bundled model) is run as an automatic model: a hint model's hint planes are
+dropped (the bundled model's weights for them are zero, so its network is unchanged).
 
     python benchmarks/tune_hint_spread.py PHOTOS --limit 24
 """
@@ -32,11 +34,13 @@ def main() -> None:
     parser.add_argument("--hints", type=int, nargs="+", default=[1, 3, 10, 30])
     parser.add_argument("--sigmas", type=float, nargs="+", default=[0.03, 0.06, 0.1, 0.2])
     parser.add_argument("--decays", type=float, nargs="+", default=[0.0, 1e-4, 1e-3, 1e-2])
+    parser.add_argument("--model", default="bundled", help="preset, Hub id or folder")
     args = parser.parse_args()
     torch.set_num_threads(2)
     files = find_images(args.photos)
     files = files[:: max(1, len(files) // args.limit)][: args.limit]
-    colorizer = pixcolor.Colorizer.from_pretrained(device="cpu", precision="fp32")
+    loaded = pixcolor.Colorizer.from_pretrained(args.model, device="cpu")
+    colorizer = pixcolor.Colorizer(_automatic(loaded.generator), device="cpu", precision="fp32")
     gauss = {(s, n): [] for s in args.sigmas for n in args.hints}
     model = {(d, n): [] for d in args.decays for n in args.hints}
     error = {(d, n): [] for d in args.decays for n in args.hints}
@@ -74,6 +78,19 @@ def main() -> None:
             " | hint ab error",
             " ".join(f"{np.mean(error[decay, n]):5.2f}" for n in args.hints),
         )
+
+
+def _automatic(gen: pixcolor.UNetGenerator) -> pixcolor.UNetGenerator:
+    """``gen`` without its hint planes (they come last in every widened weight)."""
+    if not gen.config.hint_channels:
+        return gen
+    config = {**gen.config_dict(), "hint_channels": 0, "hint_spread": False, "hint_residual": False}
+    auto = pixcolor.UNetGenerator.from_config(config)
+    target = auto.state_dict()
+    for name, value in gen.state_dict().items():
+        target[name].copy_(value[tuple(slice(0, n) for n in target[name].shape)])
+    auto.load_state_dict(target)
+    return auto.float().eval()
 
 
 if __name__ == "__main__":

@@ -73,15 +73,16 @@ for ax, image, title in zip(axes, panels, ("input", "pixcolor", "original"), str
 plt.show()
 
 # %%
-# The output keeps the input's lightness
-# --------------------------------------
-# pixcolor never changes the lightness of a photo, only its colour: the CIE L* channel of
-# the output is the input's, up to 8-bit rounding. That is why fine details, grain and
-# sharpness survive whatever the network's resolution.
+# The output keeps the input's gray values
+# ----------------------------------------
+# pixcolor never changes the brightness of a photo, only its colour: turned back to gray
+# (PIL's ``convert("L")``, the Rec. 601 luma), the output is the input, up to 8-bit
+# rounding. That is why fine details, grain and sharpness survive whatever the network's
+# resolution.
 
-lightness_in = pixcolor.lab.rgb2lab(np.asarray(original.convert("L").convert("RGB")))[..., 0]
-lightness_out = pixcolor.lab.rgb2lab(np.asarray(guessed))[..., 0]
-print(f"largest change of L*: {np.abs(lightness_out - lightness_in).max():.2f} (of 0-100)")
+gray_in = np.asarray(original.convert("L"), dtype=np.int16)
+gray_out = np.asarray(guessed.convert("L"), dtype=np.int16)
+print(f"largest change of a gray value: {np.abs(gray_out - gray_in).max()} (of 0-255)")
 
 # %%
 # Several photos at once

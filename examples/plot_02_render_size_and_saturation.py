@@ -6,7 +6,7 @@ Two arguments of :meth:`pixcolor.Colorizer.colorize` change the result without c
 the model:
 
 * ``render_size``: the side of the square the network sees. Only the colour comes from that
-  size; the output always keeps the input's own resolution and lightness.
+  size; the output always keeps the input's own resolution and gray values.
 * ``saturation``: a factor on the predicted colour (the a/b channels of CIE L*a*b*):
   0 gives a gray image, 1 what the model predicted, above 1 more vivid colours.
 """
@@ -69,8 +69,8 @@ plt.show()
 # predicts something in between, grayish. ``saturation`` scales the predicted a/b channels
 # after the fact. The colourfulness metric of Hasler and Süsstrunk (0 for a gray image; they
 # call 33 "moderately" and 59 "quite" colourful) measures the effect. Colours that would
-# leave the sRGB gamut are pulled towards gray at constant lightness, so even a strong
-# factor keeps the photo's lightness.
+# leave the sRGB gamut are pulled towards gray at constant luma, so even a strong
+# factor keeps the photo's gray values.
 
 factors = (0.0, 0.5, 1.0, 1.5, 2.0)
 fig, axes = plt.subplots(1, len(factors), figsize=(10, 2.3), layout="constrained")

@@ -6,10 +6,11 @@ An automatic model guesses, and on a photo it has never seen it often guesses wr
 colour hints fix that: a :class:`pixcolor.Hint` is a point of the photo (in its own pixels)
 and a colour, of which only the chroma is used (the lightness always comes from the photo).
 
-The bundled model has no hint input, so hints are followed *model-free*: each hint's
-difference to the model's colour there is spread over the photo along its edges with the
-optimisation of Levin, Lischinski and Weiss ("Colorization using Optimization", 2004),
-and added to the model's colours. The same works with ``hint_image=``, an RGBA image of
+The bundled model is a hint model: each hint's difference to the model's colour there is
+spread over the photo along its edges (an edge-aware pyramid at the network's resolution)
+and added to the model's colours. Models without a hint input do the same model-free,
+with the optimisation of Levin, Lischinski and Weiss ("Colorization using Optimization",
+2004). The same works with ``hint_image=``, an RGBA image of
 painted strokes, and on the command line (``pixcolor colorize photo.jpg --hints
 hints.json``).
 """

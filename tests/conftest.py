@@ -1,6 +1,7 @@
 """Shared test set-up: makes the tests folder importable (``from test_training import ...``),
-keeps every test's pixcolor cache private, builds fastai's DynamicUnet once, and runs
-DeOldify's own networks (the reference of the DeOldify tests) once per session."""
+keeps every test's pixcolor cache private, builds fastai's DynamicUnet once, saves a tiny
+generator for tests that load a model from a folder (``model_dir``), and runs DeOldify's own
+networks (the reference of the DeOldify tests) once per session."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+
+from pixcolor import UNetGenerator
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -49,6 +52,15 @@ def fastai_unet() -> nn.Module:
     unet = DynamicUnet(body, 2, (64, 64))
     torch.manual_seed(1)
     return randomise_batchnorm(unet, conv_bias=True).eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pix2pix generator (seed 0, 4 base channels, 5 downs) saved in a folder."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model")
+    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
+    return path
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms
 
-from pixcolor import Colorizer, UNetGenerator
+from pixcolor import Colorizer, batch
 from pixcolor.batch import colorize_files, plan_outputs
 from pixcolor.cli import main
 
 ASSETS = Path(__file__).parent / "assets"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model")
-    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
-    return path
 
 
 @pytest.fixture
@@ -107,5 +99,87 @@ def test_cli_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None
         main(["colorize", "--help"])
     text = capsys.readouterr().out
     for flag in ("--output", "--model", "--render-size", "--saturation", "--device", "--batch-size",
-                 "--recursive", "--overwrite"):  # fmt: skip
+                 "--recursive", "--overwrite", "--precision", "--backend", "--calibration"):  # fmt: skip
         assert flag in text
+
+
+def _gray_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir()
+    photo = Image.open(ASSETS / "gray_camera.jpg")
+    paths = []
+    for i in range(count):
+        path = folder / f"p{i:02d}.png"
+        photo.rotate(7 * i).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_pipeline_writes_what_colorize_gives_in_order_and_records_failures(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    colorizer = Colorizer.from_pretrained(model_dir, device="cpu")
+    paths = _gray_files(tmp_path / "in", 7)
+    paths[2].write_bytes(b"not a png")  # fails to decode
+    out = tmp_path / "out"
+    (out / "in" / "p04.png").mkdir(parents=True)  # cannot be written: a folder is in the way
+    report = colorize_files(
+        colorizer, [tmp_path / "in"], out, render_size=32, batch_size=3, overwrite=True,
+        progress=False,
+    )  # fmt: skip
+    assert [p.name for p in report.written] == [
+        "p00.png",
+        "p01.png",
+        "p03.png",
+        "p05.png",
+        "p06.png",
+    ]
+    assert set(report.failed) == {paths[2], paths[4]}
+    assert "cannot write" in report.failed[paths[4]]
+    for written in report.written:
+        expected = colorizer.colorize(paths[int(written.stem[1:])], render_size=32)
+        # Batches are whatever was decoded in time; a batch of another size may round
+        # the network's output differently: one level at most.
+        got = np.asarray(Image.open(written), dtype=int)
+        assert np.abs(got - np.asarray(expected, dtype=int)).max() <= 1
+
+
+def test_pipeline_holds_a_bounded_number_of_photos(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    colorizer = Colorizer.from_pretrained(model_dir, device="cpu")
+    _gray_files(tmp_path / "in", 6)
+    held, most = [0], [0]
+    decode, encode = batch.decode_file, batch.encode_file
+
+    def counting_decode(path: Path) -> object:
+        held[0] += 1
+        most[0] = max(most[0], held[0])
+        return decode(path)
+
+    def counting_encode(*args: object) -> Path:
+        out = encode(*args)  # type: ignore[arg-type]
+        held[0] -= 1
+        return out
+
+    monkeypatch.setattr(batch, "decode_file", counting_decode)
+    monkeypatch.setattr(batch, "encode_file", counting_encode)
+    monkeypatch.setattr(batch, "MAX_IN_FLIGHT_PIXELS", 1)  # less than a photo: one at a time
+    report = colorize_files(colorizer, [tmp_path / "in"], tmp_path / "out", render_size=32,
+                            progress=False)  # fmt: skip
+    assert len(report.written) == 6 and most[0] == 1
+    monkeypatch.setattr(batch, "MAX_IN_FLIGHT_PIXELS", 1 << 30)  # photos bound: 2 * 1 + 2
+    most[0] = 0
+    colorize_files(colorizer, [tmp_path / "in"], tmp_path / "out2", render_size=32, batch_size=1,
+                   progress=False)  # fmt: skip
+    assert 1 <= most[0] <= 4
+
+
+def test_steps_are_usable_alone(tmp_path: Path, model_dir: Path) -> None:
+    colorizer = Colorizer.from_pretrained(model_dir, device="cpu")
+    paths = _gray_files(tmp_path / "in", 2)
+    loaded = [batch.decode_file(p) for p in paths]
+    outputs = batch.colorize_loaded(colorizer, loaded, render_size=32)
+    written = batch.encode_file(outputs[0], tmp_path / "o" / "a.png", loaded[0])
+    assert written.is_file() and Image.open(written).size == Image.open(paths[0]).size
+    bad = batch.colorize_loaded(colorizer, [loaded[1], "oops"], render_size=32)  # type: ignore[list-item]
+    assert isinstance(bad[0], Image.Image) and isinstance(bad[1], Exception)

@@ -185,12 +185,9 @@ def test_outputs_follow_hints(colorizer: Colorizer) -> None:
         error = np.linalg.norm(_ab_at(out, hint) - np.array(hint.ab))
         assert error < 8.0, (hint, error)
         assert np.linalg.norm(_ab_at(plain, hint) - np.array(hint.ab)) > 20.0
-    # lightness is the photo's own, hints or not
-    np.testing.assert_allclose(
-        lab.rgb2lab(np.asarray(out))[..., 0],
-        lab.rgb2lab(np.asarray(photo.convert("RGB")))[..., 0],
-        atol=1.0,
-    )
+    # the luma is the photo's own, hints or not: back to gray it is the input (within a level)
+    gray_again = np.asarray(out.convert("L"), dtype=int)
+    assert np.abs(gray_again - np.asarray(photo, dtype=int)).max() <= 1
     # far from the hints (and across edges) the model's colour stays close
     assert colorizer.colorize(photo, render_size=32, hints=[]).tobytes() == plain.tobytes()
 
@@ -252,6 +249,7 @@ def test_hint_models_get_planes() -> None:
     colorizer = Colorizer(gen, device="cpu")
     photo = np.zeros((20, 30), np.uint8)
     colorizer.colorize([photo, photo], render_size=32, hints=[[(29.99, 0, "#ff0000")], None])
+    gen = colorizer.network.network  # what colorize runs: the converted copy of the generator
     planes = gen.seen[-1]
     assert planes is not None and planes.shape == (2, 3, 32, 32)
     assert planes[0, 2, 0, 31] == 1 and planes[0, 2].sum() == 1 and planes[1].abs().sum() == 0
@@ -263,14 +261,6 @@ def test_hint_models_get_planes() -> None:
 
 
 # --- batch and CLI ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("hint_model")
-    UNetGenerator(encoder="pix2pix", base_channels=4, num_downs=5).save_pretrained(path)
-    return path
 
 
 def test_cli_hints(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from pixcolor import hints, images, lab, spread
+from pixcolor._inference import InferenceModel
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
 from pixcolor.convert_deoldify import convert_deoldify
@@ -45,6 +46,7 @@ __all__ = [
     "Hint",
     "ImageError",
     "ImageNotFoundError",
+    "InferenceModel",
     "ModelNotFoundError",
     "NoImagesError",
     "PatchDiscriminator",

@@ -1,9 +1,11 @@
 """The output side of :mod:`pixcolor.images`: float or 8-bit RGB back to the kind, dtype and
 layout of the source (:func:`to_output`, :class:`OutputWriter`), and saving a file the way
-the source was saved (:func:`save_image`). Import these from :mod:`pixcolor.images`."""
+the source was saved (:func:`save_image`, or :func:`encode_image` for object stores). Import
+these from :mod:`pixcolor.images`."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,17 +169,51 @@ def save_image(
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{str(target)!r} exists; pass overwrite=True to replace it")
-    fmt = Image.registered_extensions().get(target.suffix.lower()) or (like and like.format)
+    fmt, params = _format_and_params(image, str(target), like)
+    _atomic_save(image, target, fmt, params, overwrite)
+    return target
+
+
+def encode_image(image: Image.Image, name: str, *, like: LoadedImage | None = None) -> bytes:
+    """The bytes :func:`save_image` would write to a file called ``name``: same format,
+    JPEG tables, ICC profile and EXIF. For destinations that are not local files (object
+    stores), which take a whole object at once.
+
+    Args:
+        image: The image to encode.
+        name: File name or URI; its extension picks the format (else ``like.format``).
+        like: The :class:`LoadedImage` of the source whose metadata to keep.
+
+    Returns:
+        The encoded file.
+
+    Raises:
+        ValueError: As :func:`save_image`.
+
+    Example:
+        >>> encode_image(Image.new("RGB", (4, 3)), "s3://bucket/a.png")[:4]
+        b'\\x89PNG'
+    """
+    fmt, params = _format_and_params(image, name, like)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def _format_and_params(
+    image: Image.Image, name: str, like: LoadedImage | None
+) -> tuple[str, dict[str, Any]]:
+    """The Pillow format and save parameters for ``image`` written to ``name``."""
+    suffix = os.path.splitext(name.rsplit("/", 1)[-1])[1]
+    fmt = Image.registered_extensions().get(suffix.lower()) or (like and like.format)
     if not fmt:
         raise ValueError(
-            f"cannot tell the image format of {str(target)!r}; use an extension such as "
+            f"cannot tell the image format of {name!r}; use an extension such as "
             ".png, .jpg, .webp or .tif"
         )
     if fmt in ("JPEG", "MPO") and image.mode not in ("RGB", "L", "CMYK"):
-        raise ValueError(f"JPEG cannot hold mode {image.mode!r}; save {str(target)!r} as .png")
-    params = _save_params(fmt, like)
-    _atomic_save(image, target, "JPEG" if fmt == "MPO" else fmt, params, overwrite)
-    return target
+        raise ValueError(f"JPEG cannot hold mode {image.mode!r}; save {name!r} as .png")
+    return ("JPEG" if fmt == "MPO" else fmt), _save_params(fmt, like)
 
 
 def _quantize_tensor(x: torch.Tensor, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -5,29 +5,49 @@ output per input under the output folder (mirroring each input folder's structur
 outputs that exist (so an interrupted run resumes), colorizes in batches, writes each
 output atomically in the input's format (JPEG quality and ICC profile kept), and reports
 the files that failed instead of stopping at the first.
+
+The three steps of a file are separate functions, :func:`decode_file`,
+:func:`colorize_loaded` and :func:`encode_file`, so other engines can schedule them. Here
+they overlap in a pipeline: a decoding thread reads ahead, the calling thread runs the
+network and the full-resolution step on batches of whatever has been decoded, and an
+encoding thread writes the results, in input order. Memory stays bounded: a photo is
+decoded only while fewer than :data:`MAX_IN_FLIGHT_PIXELS` pixels (and ``2 * batch_size
++ 2`` photos) are decoded and not yet written, so at most that plus one photo is held.
+Pillow releases the GIL while it decodes and encodes, numpy and torch while they compute,
+so the threads share the cores.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from pixcolor import images
+from pixcolor import _storage
+from pixcolor._report import ReportLog
+from pixcolor._storage import Location, RemotePath
 from pixcolor.data import IMAGE_EXTENSIONS
+from pixcolor.images import LoadedImage
 
-__all__ = ["BatchReport", "colorize_files", "plan_outputs"]
+__all__ = [
+    "MAX_IN_FLIGHT_PIXELS", "BatchReport", "colorize_batch", "colorize_files", "colorize_loaded",
+    "decode_file", "encode_file", "plan_outputs",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 # Extensions colorize reads besides the training ones (Pillow decodes them too).
 _EXTRA_EXTENSIONS = (".gif", ".jfif", ".jp2")
+MAX_IN_FLIGHT_PIXELS = 32 << 20
+"""Pixels decoded and not yet written at most (one larger photo is still taken alone)."""
+_END = object()
 
 
 @dataclass
@@ -35,9 +55,9 @@ class BatchReport:
     """What :func:`colorize_files` did: ``written``, ``skipped`` (output existed) and
     ``failed`` (input path -> reason)."""
 
-    written: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: dict[Path, str] = field(default_factory=dict)
+    written: list[Location] = field(default_factory=list)
+    skipped: list[Location] = field(default_factory=list)
+    failed: dict[Location, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line per outcome, e.g. ``"3 written, 1 skipped (exists), 1 failed"``."""
@@ -47,40 +67,39 @@ class BatchReport:
 
 
 def plan_outputs(
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     recursive: bool = False,
-) -> list[tuple[Path, Path]]:
+) -> list[tuple[Location, Location]]:
     """Pair every input image with its output path.
 
     A file ``a/b.jpg`` goes to ``OUTPUT/b.jpg``; a folder ``a`` puts ``a/x/c.png`` at
     ``OUTPUT/a/x/c.png`` (subfolders only with ``recursive``); a glob pattern is expanded.
+    Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are planned as
+    :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
 
     Raises:
         FileNotFoundError: If an input matches nothing.
         ValueError: If an output would overwrite an input, or two inputs map to one output.
     """
-    out_root = Path(output)
-    pairs: list[tuple[Path, Path]] = []
+    out_root = _storage.location(output)
+    pairs: list[tuple[Location, Location]] = []
     for raw in inputs:
-        path = Path(raw)
+        path = _storage.location(raw)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(p for p in path.glob(pattern) if p.is_file() and _is_image_name(p))
-            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]
+            found = sorted(p for p in _storage.files_in(path, recursive) if _is_image_name(p))
+            pairs += [(p, out_root / path.resolve().name / p.relative_to(path)) for p in found]  # type: ignore[arg-type]
         elif path.exists():
             pairs.append((path, out_root / path.name))
-        elif glob.has_magic(str(raw)):
-            matches = sorted(
-                Path(p) for p in glob.glob(str(raw), recursive=recursive) if Path(p).is_file()
-            )
+        elif _storage.has_magic(str(raw)):
+            matches = _storage.glob_files(str(raw), recursive)
             if not matches:
                 raise FileNotFoundError(f"no file matches {str(raw)!r}")
             pairs += [(p, out_root / p.name) for p in matches]
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
-    seen: dict[Path, Path] = {}
+    seen: dict[Location, Location] = {}
     for src, dst in pairs:
         target = dst.resolve()
         if target in sources:
@@ -96,9 +115,9 @@ def plan_outputs(
 
 
 def colorize_files(
-    colorizer: object,
-    inputs: Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
+    colorizer: Any,
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
     *,
     recursive: bool = False,
     overwrite: bool = False,
@@ -106,6 +125,7 @@ def colorize_files(
     saturation: float = 1.0,
     batch_size: int = 4,
     progress: bool = True,
+    report_path: str | os.PathLike[str] | RemotePath | None = None,
     hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
     hint_image: Any = None,
 ) -> BatchReport:
@@ -113,15 +133,18 @@ def colorize_files(
 
     Args:
         colorizer: A :class:`pixcolor.Colorizer`.
-        inputs: Files, folders and glob patterns.
-        output: Output folder (created).
+        inputs: Files, folders and glob patterns (local, or fsspec URIs).
+        output: Output folder (created; local, or an fsspec URI).
         recursive: Descend into subfolders of folder inputs (and ``**`` in globs).
         overwrite: Replace existing outputs instead of skipping them (inputs are never
             overwritten).
         render_size: Resolution the network sees (``None``: the model's own).
         saturation: Chroma factor (0 gray, 1 model, > 1 more vivid).
-        batch_size: Images per network forward.
-        progress: Show a tqdm bar.
+        batch_size: Images per network forward at most.
+        progress: Show a tqdm bar (with photos per second).
+        report_path: Where to write a JSON Lines report of every file (local or URI;
+            ``None``: none), one line per file as it is done: ``{"input", "output",
+            "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.
@@ -134,61 +157,176 @@ def colorize_files(
             mapping names a file that is not among the inputs or matches several.
     """
     report = BatchReport()
-    todo = []
-    pairs = plan_outputs(inputs, output, recursive=recursive)
-    per_file = _hints_per_file([src for src, _ in pairs], hints, hint_image)
-    for src, dst in pairs:
-        if dst.exists() and not overwrite:
-            report.skipped.append(dst)
-        else:
-            todo.append((src, dst))
-    bar = tqdm(
-        total=len(todo), desc="colorize", unit="image", disable=not progress, dynamic_ncols=True
-    )
-    for start in range(0, len(todo), batch_size):
-        loaded = []
-        for src, dst in todo[start : start + batch_size]:
-            try:
-                loaded.append((src, dst, images.load_image(src)))
-            except Exception as err:  # one bad file never stops the run
-                report.failed[src] = str(err)
-                bar.update(1)
-        if not loaded:
-            continue
-        kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
-        if per_file:
-            kwargs["hints"] = [per_file.get(src, (None, None))[0] for src, _, _ in loaded]
-            kwargs["hint_image"] = [per_file.get(src, (None, None))[1] for src, _, _ in loaded]
+    per_file: dict[Location, tuple[Any, Any]] = {}
+    if hints is not None or hint_image is not None:
+        sources = [src for src, _ in plan_outputs(inputs, output, recursive=recursive)]
+        per_file = _hints_per_file(sources, hints, hint_image)
+    with ReportLog(report_path) as log:
+        todo = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        bar = tqdm(
+            total=len(todo), desc="colorize", unit="photo", disable=not progress, dynamic_ncols=True
+        )
+        pipeline = _Pipeline(todo, 2 * batch_size + 2, overwrite, report, bar, log)
         try:
-            outs = colorizer.colorize([item for _, _, item in loaded], **kwargs)  # type: ignore[attr-defined]
-        except Exception:  # find the image at fault: colorize them one by one
-            outs = []
-            for src, _, item in loaded:
-                one = dict(kwargs)
+            for batch in pipeline.batches(batch_size):
+                decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
+                loaded = [item for _, item in decoded]
+                hint_kwargs: dict[str, Any] = {}
                 if per_file:
-                    one["hints"], one["hint_image"] = per_file.get(src, (None, None))
-                try:
-                    outs.append(colorizer.colorize(item, **one))  # type: ignore[attr-defined]
-                except Exception as err:
-                    report.failed[src] = str(err)
-                    outs.append(None)
-        for (src, dst, item), image in zip(loaded, outs, strict=True):
-            bar.update(1)
-            if image is None:
-                continue
-            try:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                images.save_image(image, dst, like=item, overwrite=overwrite)
-                report.written.append(dst)
-            except Exception as err:
-                report.failed[src] = f"cannot write {dst}: {err}"
-    bar.close()
+                    given = [per_file.get(src, (None, None)) for src, _ in decoded]
+                    hint_kwargs["hints"] = [these for these, _ in given]
+                    hint_kwargs["hint_image"] = [image for _, image in given]
+                outputs = iter(
+                    colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
+                )
+                for src, dst, item in batch:
+                    result = next(outputs) if isinstance(item, LoadedImage) else None
+                    pipeline.encode(src, dst, item, result)
+                del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
+            pipeline.finish()
+        finally:
+            pipeline.stop()
+        bar.close()
     return report
 
 
+def decode_file(path: str | os.PathLike[str] | RemotePath) -> LoadedImage:
+    """Step 1 of a file: read and decode it (:func:`pixcolor.images.load_image`; a local
+    path or an fsspec URI).
+
+    Raises:
+        ImageError: If it is not a readable image.
+    """
+    return _storage.read_image(_storage.location(path))
+
+
+def colorize_loaded(
+    colorizer: Any,
+    loaded: Sequence[LoadedImage],
+    render_size: int | None = None,
+    saturation: float = 1.0,
+    *,
+    hints: Sequence[Any] | None = None,
+    hint_image: Sequence[Any] | None = None,
+) -> list[Any]:
+    """Step 2: colorize decoded images in one batch; an image that fails is retried alone,
+    so one bad image costs only its own result.
+
+    Args:
+        colorizer: A :class:`pixcolor.Colorizer`.
+        loaded: The decoded images.
+        render_size: Resolution the network sees (``None``: the model's own).
+        saturation: Chroma factor.
+        hints: One entry per image: its colour hints, or ``None`` for none.
+        hint_image: One entry per image: its RGBA hint image, or ``None`` for none.
+
+    Returns:
+        One entry per image: its output (a PIL image for files), or the exception that
+        colorizing it raised.
+    """
+    if not loaded:
+        return []
+    kwargs: dict[str, Any] = {"render_size": render_size, "saturation": saturation}
+    per_image: list[dict[str, Any]] = [{} for _ in loaded]
+    if hints is not None:
+        kwargs["hints"] = list(hints)
+        for one, these in zip(per_image, hints, strict=True):
+            one["hints"] = these
+    if hint_image is not None:
+        kwargs["hint_image"] = list(hint_image)
+        for one, image in zip(per_image, hint_image, strict=True):
+            one["hint_image"] = image
+    try:
+        return list(colorizer.colorize(list(loaded), batch_size=len(loaded), **kwargs))
+    except Exception:  # find the image at fault: colorize them one by one
+        outputs: list[Any] = []
+        for item, one in zip(loaded, per_image, strict=True):
+            try:
+                one.update(render_size=render_size, saturation=saturation)
+                outputs.append(colorizer.colorize(item, **one))
+            except Exception as err:
+                outputs.append(err)
+        return outputs
+
+
+def encode_file(image: Any, path: Location, like: LoadedImage, overwrite: bool = False) -> Location:
+    """Step 3: write ``image`` to ``path`` (a local path or an fsspec location) atomically in
+    the format and with the metadata of its source ``like``
+    (:func:`pixcolor.images.save_image`), creating folders.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is false.
+    """
+    _storage.write_image(image, path, like=like, overwrite=overwrite)
+    return path
+
+
+def colorize_batch(
+    colorizer: object,
+    pairs: Sequence[tuple[Location, Location]],
+    *,
+    overwrite: bool = False,
+    render_size: int | None = None,
+    saturation: float = 1.0,
+    hints: Mapping[Location, tuple[Any, Any]] | None = None,
+) -> list[str | None]:
+    """Decode, colorize (one network batch) and write ``(input, output)`` pairs: the step
+    that every engine of :func:`colorize_files` runs, so that they write the same bytes.
+    ``hints`` maps an input to its ``(hints, hint_image)``, if it has any.
+
+    Returns:
+        For each pair, ``None`` if its output was written, else why it failed (a bad file
+        fails alone: the others are still written).
+    """
+    errors: list[str | None] = [None] * len(pairs)
+    loaded: list[tuple[int, LoadedImage]] = []
+    for index, (src, _) in enumerate(pairs):
+        try:
+            loaded.append((index, decode_file(src)))
+        except Exception as err:  # one bad file never stops the run
+            errors[index] = str(err)
+    hint_kwargs: dict[str, Any] = {}
+    if hints:
+        given = [hints.get(pairs[index][0], (None, None)) for index, _ in loaded]
+        hint_kwargs["hints"] = [these for these, _ in given]
+        hint_kwargs["hint_image"] = [image for _, image in given]
+    items = [item for _, item in loaded]
+    outputs = colorize_loaded(colorizer, items, render_size, saturation, **hint_kwargs)
+    for (index, item), image in zip(loaded, outputs, strict=True):
+        if isinstance(image, BaseException):
+            errors[index] = str(image)
+            continue
+        dst = pairs[index][1]
+        try:
+            encode_file(image, dst, item, overwrite)
+        except Exception as err:
+            errors[index] = f"cannot write {dst}: {err}"
+    return errors
+
+
+def _plan_pending(
+    inputs: Sequence[str | os.PathLike[str] | RemotePath],
+    output: str | os.PathLike[str] | RemotePath,
+    recursive: bool,
+    overwrite: bool,
+    report: BatchReport,
+    log: ReportLog,
+) -> list[tuple[Location, Location]]:
+    """:func:`plan_outputs` less the outputs that exist (recorded as skipped), unless
+    ``overwrite``: what every engine has to do."""
+    todo = []
+    for src, dst in plan_outputs(inputs, output, recursive=recursive):
+        if _storage.output_exists(dst) and not overwrite:
+            report.skipped.append(dst)
+            log.write(src, dst, "skipped", "output exists")
+        else:
+            todo.append((src, dst))
+    return todo
+
+
 def _hints_per_file(
-    sources: list[Path], hints: Any, hint_image: Any
-) -> dict[Path, tuple[Any, Any]]:
+    sources: list[Location], hints: Any, hint_image: Any
+) -> dict[Location, tuple[Any, Any]]:
     """``{input: (hints, hint_image)}`` for the inputs that have any."""
     if hints is None and hint_image is None:
         return {}
@@ -204,7 +342,7 @@ def _hints_per_file(
                 'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
             )
         return {sources[0]: (hints, hint_image)} if sources else {}
-    out: dict[Path, tuple[Any, Any]] = {}
+    out: dict[Location, tuple[Any, Any]] = {}
     resolved = {src.resolve(): src for src in sources}
     for key, these in hints.items():
         found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
@@ -221,5 +359,130 @@ def _hints_per_file(
     return out
 
 
-def _is_image_name(path: Path) -> bool:
+def _is_image_name(path: Location) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS + _EXTRA_EXTENSIONS
+
+
+class _Pipeline:
+    """A decoding thread ahead of the caller, an encoding thread behind it, and the
+    bound on what is in flight between them (see the module docstring)."""
+
+    def __init__(
+        self,
+        todo: list[tuple[Location, Location]],
+        max_photos: int,
+        overwrite: bool,
+        report: BatchReport,
+        bar: Any,
+        log: ReportLog,
+    ) -> None:
+        self._todo, self._max_photos, self._overwrite = todo, max_photos, overwrite
+        self._report, self._bar, self._log = report, bar, log
+        self._decoded: queue.Queue[Any] = queue.Queue()
+        self._encoded: queue.Queue[Any] = queue.Queue()
+        self._room = threading.Condition()
+        self._photos = self._pixels = 0
+        self._stopped = threading.Event()
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._decode,), daemon=True),
+            threading.Thread(target=self._guard, args=(self._encode,), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def batches(self, size: int) -> Iterator[list[tuple[Path, Path, Any]]]:
+        """Batches of up to ``size`` decoded files ``(src, dst, LoadedImage or reason)``:
+        the first waited for, the rest whatever is ready (waiting for a full batch could
+        wait for memory that only this batch's encoding frees)."""
+        while True:
+            first = self._decoded.get()
+            if first is _END:
+                return
+            batch, done = [first], False
+            while len(batch) < size and not done:
+                try:
+                    item = self._decoded.get_nowait()
+                except queue.Empty:
+                    break
+                done = item is _END
+                if not done:
+                    batch.append(item)
+            yield batch
+            if done:
+                return
+
+    def encode(self, src: Path, dst: Path, item: Any, result: Any) -> None:
+        self._encoded.put((src, dst, item, result))
+
+    def finish(self) -> None:
+        """Wait until everything is written; re-raise what a thread raised."""
+        self._encoded.put(_END)
+        self._threads[1].join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._room:
+            self._room.notify_all()
+
+    def _guard(self, body: Any) -> None:
+        try:
+            body()
+        except BaseException as err:  # re-raised by finish()
+            self._error = err
+            self.stop()
+        finally:
+            if body == self._decode:
+                self._decoded.put(_END)
+
+    def _decode(self) -> None:
+        for src, dst in self._todo:
+            with self._room:
+                while (
+                    not self._stopped.is_set()
+                    and self._photos
+                    and (self._photos >= self._max_photos or self._pixels >= MAX_IN_FLIGHT_PIXELS)
+                ):
+                    self._room.wait()
+                if self._stopped.is_set():
+                    return
+            try:
+                item: Any = decode_file(src)
+                pixels = item.size[0] * item.size[1]
+            except Exception as err:  # one bad file never stops the run
+                item, pixels = str(err), 0
+            with self._room:
+                self._photos += 1
+                self._pixels += pixels
+            self._decoded.put((src, dst, item))
+            del item
+
+    def _encode(self) -> None:
+        report = self._report
+        while not self._stopped.is_set():
+            entry = self._encoded.get()
+            if entry is _END:
+                return
+            src, dst, item, result = entry
+            del entry
+            if not isinstance(item, LoadedImage):
+                report.failed[src] = item
+            elif isinstance(result, BaseException):
+                report.failed[src] = str(result)
+            else:
+                try:
+                    encode_file(result, dst, item, self._overwrite)
+                    report.written.append(dst)
+                except Exception as err:
+                    report.failed[src] = f"cannot write {dst}: {err}"
+            reason = report.failed.get(src)
+            self._log.write(src, dst, "failed" if reason else "written", reason)
+            pixels = item.size[0] * item.size[1] if isinstance(item, LoadedImage) else 0
+            del item, result
+            with self._room:
+                self._photos -= 1
+                self._pixels -= pixels
+                self._room.notify_all()
+            self._bar.update(1)

@@ -1,20 +1,22 @@
 """Colorizer: a black-and-white (or colour) image in, a colourised image of the same kind out.
 
-The network runs at ``render_size x render_size``; the predicted a/b is upsampled to the
-input's own size and joined with the input's full-resolution L, so the output keeps every
-detail and the exact luminance of the input (richzhang/colorization's idea). The aspect
-ratio is not kept at the network's size: a 4:3 photo is squeezed to a square, which is how
-the generators are trained (random resized crops) and costs nothing visible since only the
-smooth chroma comes from that size.
+The network runs at ``render_size x render_size`` on the input's CIE L; its predicted a/b
+becomes a colour offset from gray that is upsampled to the input's own size and added to
+the input's full-resolution **Rec. 601 luma** (:mod:`pixcolor._fullres`), so the output
+keeps every detail and the exact luma of the input: converted back to gray (PIL's
+``convert("L")``) it gives the input within one level (richzhang/colorization's idea, as
+a YCbCr merge). The aspect ratio is not kept at the network's size: a 4:3 photo is
+squeezed to a square, which is how the generators are trained (random resized crops) and
+costs nothing visible since only the smooth chroma comes from that size.
 
-A predicted colour outside the sRGB gamut is not clipped channel by channel (that would
-change its luminance): :func:`pixcolor.lab.recolor` moves it towards the gray of the same
-luminance until it fits, so the output's L is the input's L up to 8-bit rounding.
+A colour that would leave the sRGB gamut is not clipped channel by channel (that would
+change its luma): its offset is scaled towards the gray of the same luma until it fits.
 
-Everything at full resolution (RGB -> L, upsampling a/b, Lab -> RGB, conversion to the
-output dtype) runs in horizontal strips on the model's device, so a 24-megapixel photo
-never exists as more than its input planes (8-bit photos stay 8-bit: the strips use lookup
-tables for them) plus the output buffer.
+The network itself runs as an :class:`~pixcolor.InferenceModel`: batch norms
+folded, weights cast once to the precision, in the memory format (both chosen by a short
+measurement when ``"auto"``), or exported to ONNX Runtime (``backend="onnxruntime"``,
+optionally int8). The full-resolution work runs in strips (8-bit photos stay 8-bit), so a
+24-megapixel photo never exists as more than its input planes plus the output buffer.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pixcolor import images, lab
+from pixcolor import _fullres, images, lab
+from pixcolor._inference import BACKENDS, MEMORY_FORMATS, InferenceModel
+from pixcolor._inference import DTYPES as _DTYPES
+from pixcolor._inference import PRECISIONS as PRECISIONS
+from pixcolor._lab8 import lightness_uint8
 from pixcolor.errors import ImageError
 from pixcolor.hints import HintLike, HintRequest, bind_hints, hint_planes_batch, hint_requests
 from pixcolor.images import ImageInput, LoadedImage
@@ -40,20 +46,16 @@ from pixcolor.models.registry import Generator, load_generator
 from pixcolor.presets import BUNDLED
 from pixcolor.spread import spread_chunk
 
-__all__ = ["PRECISIONS", "Colorizer"]
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-"""What :class:`Colorizer` accepts as ``precision``."""
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+__all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "Colorizer"]
 
 logger = logging.getLogger(__name__)
 
 ImageOutput = Image.Image | np.ndarray | torch.Tensor
 
-# Pixels per full-resolution strip: its float temporaries stay around 100 MB.
-_STRIP_PIXELS = 1 << 20
 # A chunk of inputs (loaded, colourised, then released) stops growing past this many pixels.
 _CHUNK_PIXELS = 1 << 24
+# Calibration photos used for int8 at most.
+_CALIBRATION_PHOTOS = 64
 
 
 class Colorizer:
@@ -62,29 +64,40 @@ class Colorizer:
 
     The generator's ``network_input`` turns the render-size RGB image into what its network
     takes (normalised L; DeOldify: normalised gray RGB), its ``predicted_ab`` turns the
-    network's output into a/b (in Lab units), which is joined with the input's own
-    full-resolution L.
+    network's output into a/b (in Lab units), whose colour is joined with the input's own
+    full-resolution luma.
 
     Args:
-        generator: The trained generator. It is moved to ``device`` (in the channels-last
-            memory format, except on MPS) and put in eval mode.
+        generator: The trained generator. It is moved to ``device`` and put in eval mode;
+            colorize runs a copy converted here (:attr:`network`), so after changing the
+            generator's weights make a new colorizer.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, a :class:`torch.device`, or
             ``None`` for the first available of CUDA, MPS and CPU.
-        precision: The network's arithmetic: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (mixed
-            precision, :func:`torch.autocast`), or ``"auto"``: bf16 on a CPU with native
-            bfloat16 instructions (AVX512-BF16 or AMX), where it halves the forward time for
-            a change of the predicted a/b under 0.4 (mean 0.06, on a scale where 8-bit
-            output rounding alone is about 0.5), else fp32. Only the network is affected;
-            colour conversion stays in float32.
+        precision: The network's arithmetic, its weights cast once: ``"fp32"``, ``"bf16"``,
+            ``"fp16"``; ``"int8"`` (static quantisation, with ``backend="onnxruntime"`` and
+            ``calibration``); or ``"auto"``: the fastest of the precisions this device runs
+            natively whose output stays within 0.02 of fp32's on a probe (on CPU, bf16 only
+            where the CPU has AVX512-BF16 or AMX; measured once per process, see
+            :class:`~pixcolor.InferenceModel`). Colour conversion stays in float32.
+        backend: ``"torch"`` (default: the fastest on the CPUs measured, see the docs'
+            speed page) or ``"onnxruntime"`` (CPU only, ``pip install pixcolor[onnx]``;
+            the exported model is cached under ``~/.cache/pixcolor``).
+        memory_format: ``"auto"`` (measured with the precision), ``"channels_last"`` or
+            ``"contiguous"``.
+        calibration: For ``precision="int8"``: photos like the ones you will colourise (a
+            folder, or a list of paths or images; the first 64 are used) to calibrate the
+            activation ranges.
 
     Attributes:
-        precision: The resolved precision, ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+        precision: The resolved precision, ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"``.
+        network: The :class:`~pixcolor.InferenceModel` colorize calls.
 
     Raises:
         TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator` or a
             :class:`~pixcolor.DeOldifyGenerator`.
-        ValueError: If ``precision`` is not one of :data:`PRECISIONS`, or the device has no
-            mixed precision.
+        ValueError: If ``precision``, ``backend`` or ``memory_format`` is not one of
+            :data:`PRECISIONS`, :data:`BACKENDS`, :data:`MEMORY_FORMATS`, or the device
+            cannot run it.
 
     Example:
         >>> import numpy as np
@@ -100,6 +113,10 @@ class Colorizer:
         generator: Generator,
         device: str | torch.device | None = None,
         precision: str = "auto",
+        *,
+        backend: str = "torch",
+        memory_format: str = "auto",
+        calibration: str | os.PathLike | Sequence[ImageInput] | None = None,
     ) -> None:
         if not isinstance(generator, (UNetGenerator, DeOldifyGenerator)):
             raise TypeError(
@@ -107,12 +124,22 @@ class Colorizer:
                 f"got {type(generator).__name__}"
             )
         self.device = torch.device(device) if device is not None else _default_device()
-        self.precision = _resolve_precision(precision, self.device)
-        # channels_last pays on CPU: paired time ratio to contiguous at 256 x 256 was 0.69
-        # (resnet18) and 0.79 (pix2pix) on 2 cores, 0.85 / 0.96 on 1. MPS support is patchy.
-        self._channels_last = self.device.type != "mps"
-        memory_format = torch.channels_last if self._channels_last else torch.preserve_format
-        self.generator = generator.to(self.device, memory_format=memory_format).eval()
+        self.generator = generator.to(self.device).eval()
+        config = generator.config
+        size = int(config.render_size)  # type: ignore[arg-type]
+        inputs = None
+        if precision == "int8" and calibration is not None:
+            inputs = self._calibration_inputs(calibration, size)
+        self.network = InferenceModel(
+            self.generator,
+            self.device,
+            (config.in_channels, size, size),
+            precision=precision,
+            memory_format=memory_format,
+            backend=backend,
+            calibration=inputs,
+        )
+        self.precision = self.network.precision
 
     @classmethod
     def from_pretrained(
@@ -121,6 +148,9 @@ class Colorizer:
         *,
         device: str | torch.device | None = None,
         precision: str = "auto",
+        backend: str = "torch",
+        memory_format: str = "auto",
+        calibration: str | os.PathLike | Sequence[ImageInput] | None = None,
         **hub_kwargs: Any,
     ) -> Colorizer:
         """Load a generator (of the class its ``config.json`` names) and wrap it.
@@ -130,6 +160,9 @@ class Colorizer:
                 the model bundled with pixcolor (preset ``"bundled"``), which needs no network.
             device: See :class:`Colorizer`.
             precision: See :class:`Colorizer`.
+            backend: See :class:`Colorizer`.
+            memory_format: See :class:`Colorizer`.
+            calibration: See :class:`Colorizer`.
             **hub_kwargs: ``revision``, ``subfolder``, ``cache_dir``, ``local_files_only``,
                 ``token``: passed to the generator's ``from_pretrained``.
 
@@ -141,19 +174,28 @@ class Colorizer:
             CheckpointError: If its files do not hold a valid generator.
         """
         name = BUNDLED if name_or_path is None else name_or_path
-        return cls(load_generator(name, **hub_kwargs), device, precision)
+        generator = load_generator(name, **hub_kwargs)
+        return cls(
+            generator,
+            device,
+            precision,
+            backend=backend,
+            memory_format=memory_format,
+            calibration=calibration,
+        )
 
     def __repr__(self) -> str:
         config = self.generator.config
         return (
             f"Colorizer(encoder={config.encoder!r}, device={str(self.device)!r}, "
-            f"precision={self.precision!r})"
+            f"precision={self.precision!r}, backend={self.network.backend!r})"
         )
 
     def autocast(self) -> Any:
-        """The context the network runs in: :func:`torch.autocast` to :attr:`precision`
-        (disabled for ``"fp32"``). Use it to time or call ``generator`` as colorize does."""
-        dtype = _DTYPES[self.precision]
+        """A :func:`torch.autocast` context to :attr:`precision` (disabled for fp32 and
+        int8), to call :attr:`generator` itself in about the colorizer's precision.
+        colorize runs :attr:`network`, whose weights are cast once instead."""
+        dtype = _DTYPES.get(self.precision, torch.float32)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32)
 
     @overload
@@ -248,76 +290,96 @@ class Colorizer:
         saturation: float,
         requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
-        config = self.generator.config
         hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
-        small = torch.cat([self._shrink(item.pixels, render_size) for item in chunk])
-        inputs = self.generator.network_input(small)
-        if self._channels_last:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-        hint_model = getattr(config, "hint_channels", 0) > 0
+        # Each photo's network input and colour offsets are computed on its own (only the
+        # network runs batched): a gray photo keeps the exact gray lookup table beside colour
+        # photos, whatever batch it lands in.
+        smalls = [self._shrink(item.pixels, render_size) for item in chunk]
         planes = None
-        if hint_model and hint_sets is not None:
+        if self.network.hint_channels and hint_sets is not None:
+            config = self.generator.config
             planes = hint_planes_batch(hint_sets, render_size, config.ab_scale)
-            planes = planes.to(self.device)
-        with torch.inference_mode(), self.autocast():
-            if planes is not None:
-                pred = self.generator(inputs, hints=planes)
-            else:
-                pred = self.generator(inputs)
-        # Contiguous (the network's output is channels-last): upsampling is 4x faster.
-        ab = self.generator.predicted_ab(pred.float().contiguous()) * saturation
-        # One a/b per image: a model without hint channels follows hints model-free here.
-        per_image = list(ab.split(1))
-        if hint_sets is not None and not hint_model:
-            per_image = spread_chunk(per_image, chunk, hint_sets)
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for index, item in enumerate(chunk):
-            groups.setdefault((item.size, per_image[index].shape), []).append(index)
-        outputs: list[Any] = [None] * len(chunk)
-        for indices in groups.values():
-            group_ab = torch.cat([per_image[i] for i in indices])
-            results = self._full_resolution([chunk[i] for i in indices], group_ab)
-            for index, result in zip(indices, results, strict=True):
-                outputs[index] = result
-        return outputs
+        ab = self._predict_ab(smalls, planes) * saturation
+        offsets = [
+            _fullres.chroma_offsets(small, ab[index : index + 1])
+            for index, small in enumerate(smalls)
+        ]
+        if hint_sets is not None and not self.network.hint_channels:
+            # A model without hint channels follows hints model-free: the hints' residuals
+            # spread along the photo's edges on the working grid (its aspect ratio), and
+            # the offsets from gray taken there, from the photo shrunk to that grid.
+            spread = spread_chunk(list(ab.split(1)), chunk, hint_sets)
+            for index, (item, hints) in enumerate(zip(chunk, hint_sets, strict=True)):
+                if len(hints):
+                    grid = (int(spread[index].shape[-2]), int(spread[index].shape[-1]))
+                    shrunk = self._shrink(item.pixels, grid)
+                    offsets[index] = _fullres.chroma_offsets(shrunk, spread[index])
+        return [self._full_resolution(item, offsets[i][0]) for i, item in enumerate(chunk)]
 
-    def _shrink(self, pixels: torch.Tensor, size: int) -> torch.Tensor:
-        """``(3, H, W)`` -> float ``(1, 3, size, size)`` in ``[0, 1]`` on the device,
-        antialiased bilinear."""
+    def _predict_ab(
+        self, smalls: list[torch.Tensor], hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs (each ``(1, 3, r, r)``),
+        run as one batch (and a hint model's hint planes ``(B, hint_channels, r, r)``),
+        through the generator's ``predicted_ab`` (DeOldify: the CIE a/b of its RGB output)."""
+        batch = torch.cat([self._network_input(small) for small in smalls])
+        pred = self.network(batch, hints)
+        return self.generator.predicted_ab(pred.float())
+
+    def _network_input(self, small: torch.Tensor) -> torch.Tensor:
+        """The network's input for shrunk inputs (float in ``[0, 1]`` or uint8): normalised
+        L ``(B, 1, r, r)``; DeOldify: its normalised gray RGB ``(B, 3, r, r)``."""
+        if isinstance(self.generator, DeOldifyGenerator):
+            rgb = small.float().div(255.0) if small.dtype == torch.uint8 else small
+            return self.generator.network_input(rgb)
+        config = self.generator.config
+        if small.dtype == torch.uint8:  # lookup tables: no transcendental per pixel
+            lightness = lightness_uint8(small[:, :1] if small.stride(1) == 0 else small)
+        else:
+            lightness = lab.rgb_to_l(small)
+        return lab.normalize_l(lightness, config.l_center, config.l_scale)
+
+    def _full_resolution(self, item: LoadedImage, offsets: torch.Tensor) -> ImageOutput:
+        """``item`` at its own size: its luma plus the upsampled colour ``offsets``
+        (``(5, h, w)``, :func:`pixcolor._fullres.chroma_offsets`), as its source's kind."""
+        return _fullres.render(item, offsets)
+
+    def _shrink(self, pixels: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+        """``(3, H, W)`` -> ``(1, 3, size, size)`` (or ``(1, 3, *size)``) on the device,
+        antialiased bilinear: uint8 levels for 8-bit pixels on the CPU, else float in
+        ``[0, 1]``."""
+        shape = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         planes = pixels[:1] if pixels.stride(0) == 0 else pixels  # a gray input: one plane
-        planes = planes.to(self.device)[None]
-        if planes.device.type != "cpu":  # 8-bit antialiased resizing is CPU-only
-            planes = planes.float()
-        if planes.shape[-2:] != (size, size):
-            # On 8-bit levels: 3x faster than on floats, within one level of it.
+        if planes.shape[-2:] != shape and _is_8bit_plane(planes):
+            # Pillow's antialiased bilinear: the same result as torch's (within one level)
+            # on a gray 8-bit plane, 2.5x faster.
+            height, width = planes.shape[-2:]
+            image = Image.frombuffer("L", (width, height), planes[0].numpy(), "raw", "L", 0, 1)
+            levels = np.asarray(image.resize(shape[::-1], Image.Resampling.BILINEAR))
+            planes = torch.from_numpy(levels.copy())[None]
+        planes = planes[None]
+        if planes.dtype == torch.uint8 and planes.device.type != "cpu":
+            planes = planes.float().div_(255.0)  # 8-bit antialiased resizing is CPU-only
+        if planes.shape[-2:] != shape:
+            # On 8-bit levels: 3x faster than on floats, within one level of it; 10x
+            # faster again on interleaved (channels-last) colour, as images are decoded.
             planes = F.interpolate(
-                planes, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+                planes, size=shape, mode="bilinear", align_corners=False, antialias=True
             )
-        planes = planes.float()
-        if pixels.dtype == torch.uint8:
-            planes = planes.div_(255.0)
-        return planes.expand(-1, 3, -1, -1)
+        return planes.contiguous().to(self.device).expand(-1, 3, -1, -1)
 
-    def _full_resolution(self, group: list[LoadedImage], ab: torch.Tensor) -> list[ImageOutput]:
-        """Join same-size images' own L with their upsampled ``ab`` ``(B, 2, r, r)``, strip
-        by strip, straight into the output buffers."""
-        height, width = group[0].size
-        ab = F.interpolate(ab, size=(ab.shape[-2], width), mode="bilinear", align_corners=False)
-        writers = [images.OutputWriter(item) for item in group]
-        step = max(1, _STRIP_PIXELS // (width * len(group)))
-        for top in range(0, height, step):
-            bottom = min(height, top + step)
-            rows = [item.pixels[:, top:bottom] for item in group]
-            if any(r.dtype != torch.uint8 for r in rows):  # else: 8-bit in, 8-bit out
-                rows = [images.as_float(r) for r in rows]
-            if all(r.stride(0) == 0 for r in rows):  # gray inputs: keep one plane (3x less work)
-                rgb = torch.stack([r[:1].to(self.device) for r in rows])
-            else:
-                rgb = torch.stack([r.to(self.device) for r in rows])
-            rgb = lab.recolor(rgb, _upsample_rows(ab, top, bottom, height))
-            for writer, rows in zip(writers, rgb, strict=True):
-                writer.write(rows, top)
-        return [writer.result() for writer in writers]
+    def _calibration_inputs(
+        self, photos: str | os.PathLike | Sequence[ImageInput], size: int
+    ) -> list[torch.Tensor]:
+        """Network inputs ``(1, C, size, size)`` of up to 64 calibration photos."""
+        if isinstance(photos, (str, os.PathLike)):
+            from pixcolor.data import find_images
+
+            photos = find_images(photos)
+        inputs = []
+        for chunk in _load_chunks(list(photos)[:_CALIBRATION_PHOTOS], 1, label=True):
+            inputs.append(self._network_input(self._shrink(chunk[0].pixels, size)).cpu())
+        return inputs
 
 
 def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator[list[LoadedImage]]:
@@ -342,37 +404,14 @@ def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator
         yield chunk
 
 
-def _upsample_rows(ab: torch.Tensor, top: int, bottom: int, height: int) -> torch.Tensor:
-    """Rows ``top:bottom`` of ``ab`` ``(B, C, r, W)`` resized to ``height`` rows, exactly as
-    ``F.interpolate(ab, size=(height, W), mode="bilinear", align_corners=False)`` would."""
-    rows = ab.shape[-2]
-    src = torch.arange(top, bottom, device=ab.device, dtype=torch.float32)
-    src = ((src + 0.5) * (rows / height) - 0.5).clamp_(min=0.0)
-    lower = src.long().clamp_(max=rows - 1)
-    upper = (lower + 1).clamp_(max=rows - 1)
-    weight = (src - lower).view(1, 1, -1, 1)
-    return torch.lerp(ab.index_select(2, lower), ab.index_select(2, upper), weight)
-
-
-def _resolve_precision(precision: object, device: torch.device) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    if precision == "auto":
-        return "bf16" if device.type == "cpu" and _cpu_has_bfloat16() else "fp32"
-    if precision != "fp32" and not torch.amp.is_autocast_available(device.type):
-        raise ValueError(
-            f"precision {precision!r} needs mixed precision, which torch does not offer on "
-            f"{device.type!r}; use 'fp32'"
-        )
-    return str(precision)
-
-
-def _cpu_has_bfloat16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (elsewhere oneDNN emulates it, slowly)."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:  # a torch without these probes: stay in float32
-        return False
+def _is_8bit_plane(planes: torch.Tensor) -> bool:
+    """One contiguous 8-bit plane ``(1, H, W)`` on the CPU (Pillow can read it in place)."""
+    return (
+        planes.shape[0] == 1
+        and planes.dtype == torch.uint8
+        and planes.device.type == "cpu"
+        and planes[0].is_contiguous()
+    )
 
 
 def _default_device() -> torch.device:

@@ -46,12 +46,12 @@ import torch
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin
 
 from pixcolor import lab
-from pixcolor._output import OutputWriter, as_float, save_image, to_output
+from pixcolor._output import OutputWriter, as_float, encode_image, save_image, to_output
 from pixcolor.errors import ImageError, ImageNotFoundError
 
 __all__ = [
-    "ImageInput", "LoadedImage", "OutputWriter", "as_float", "load_image", "save_image",
-    "to_output",
+    "ImageInput", "LoadedImage", "OutputWriter", "as_float", "encode_image", "load_image",
+    "save_image", "to_output",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -72,8 +72,9 @@ class LoadedImage:
         pixels: ``(3, H, W)`` colour planes (on the source tensor's device): uint8 levels for
             8-bit sources (PIL modes ``L``, ``RGB``, ``P``, ``CMYK``, ...; uint8 arrays and
             tensors), float32 in ``[0, 1]`` otherwise. For a gray source it is one plane
-            expanded to 3 (read it, do not write into it); it may share memory with the
-            input. :attr:`rgb` gives it as float.
+            expanded to 3 (read it, do not write into it); 8-bit colour from PIL and numpy
+            stays interleaved in memory (a channels-last view of the ``(H, W, 3)`` array);
+            it may share memory with the input. :attr:`rgb` gives it as float.
         alpha: ``(1, H, W)`` in ``[0, 1]`` (float64 for float64 sources, else float32), or
             ``None``.
         kind: ``"path"``, ``"pil"``, ``"numpy"`` or ``"tensor"``.
@@ -312,10 +313,9 @@ def _to_planes(arr: np.ndarray, divisor: float) -> tuple[torch.Tensor, torch.Ten
     channels = arr.shape[-1]
     colour = arr[..., :3] if channels >= 3 else arr[..., :1]
     if arr.dtype == np.uint8 and divisor == 255.0:  # kept as levels: see LoadedImage.pixels
-        planes = np.moveaxis(colour, -1, 0)
-        if not (planes.flags.c_contiguous and planes.flags.writeable):
-            planes = planes.copy()
-        rgb = torch.from_numpy(planes)
+        if not (colour.flags.c_contiguous and colour.flags.writeable):
+            colour = np.array(colour)  # still interleaved: the one copy decoding needs
+        rgb = torch.from_numpy(colour).permute(2, 0, 1)
     else:
         rgb = _float_planes(colour, divisor, np.float32)
     alpha = None

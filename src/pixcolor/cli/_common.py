@@ -5,16 +5,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["PRECISIONS", "PRECISION_HELP", "RENDER_SIZE_HELP", "finite"]
+__all__ = [
+    "BACKENDS", "BACKEND_HELP", "CALIBRATION_HELP", "PRECISIONS", "PRECISION_HELP",
+    "RENDER_SIZE_HELP", "add_network_options", "colorizer_from_args", "finite",
+]  # fmt: skip
 
 RENDER_SIZE_HELP = (
     "resolution the network sees (default: the model's, from its config; 256 for most)"
 )
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # pixcolor.colorizer.PRECISIONS
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # pixcolor.colorizer.PRECISIONS
 PRECISION_HELP = (
-    "the network's arithmetic: auto (bf16 on CPUs with native bfloat16, else fp32), fp32, "
-    "bf16 or fp16"
+    "the network's arithmetic, weights cast once: auto (the fastest this device runs "
+    "natively, measured at load), fp32, bf16, fp16, or int8 (--backend onnxruntime and "
+    "--calibration)"
+)
+BACKENDS = ("torch", "onnxruntime")  # pixcolor.colorizer.BACKENDS
+BACKEND_HELP = (
+    "what runs the network: torch (default) or onnxruntime (CPU; pip install 'pixcolor[onnx]'; "
+    "the first run exports the model, cached under ~/.cache/pixcolor)"
+)
+CALIBRATION_HELP = (
+    "for --precision int8: a folder of photos like the ones to colorize (the first 64 "
+    "calibrate the int8 ranges)"
 )
 
 
@@ -27,3 +40,24 @@ def finite(value: Any) -> Any:
     if isinstance(value, list):
         return [finite(v) for v in value]
     return value
+
+
+def add_network_options(parser: Any) -> None:
+    """``--device``, ``--precision``, ``--backend`` and ``--calibration``."""
+    parser.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help=BACKEND_HELP)
+    parser.add_argument("--calibration", metavar="DIR", help=CALIBRATION_HELP)
+
+
+def colorizer_from_args(model: str | None, args: Any) -> Any:
+    """The :class:`pixcolor.Colorizer` that :func:`add_network_options`' options ask for."""
+    from pixcolor.colorizer import Colorizer
+
+    return Colorizer.from_pretrained(
+        model,
+        device=args.device,
+        precision=args.precision,
+        backend=args.backend,
+        calibration=args.calibration,
+    )

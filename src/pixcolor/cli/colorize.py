@@ -1,4 +1,5 @@
-"""``pixcolor colorize``: photos in, colourised photos out (files, folders, globs)."""
+"""``pixcolor colorize``: photos in, colourised photos out (files, folders, globs), on this
+machine or on a Ray cluster (``--engine ray``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS, RENDER_SIZE_HELP
+from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -18,7 +19,8 @@ def add_parser(sub: Any) -> None:
         help="colorize photos (files, folders, globs)",
         description="Colorize black-and-white photos at full resolution. Outputs keep each input's format, "
         "JPEG quality and ICC profile, mirror folder structure under -o, are written atomically, and are "
-        "skipped when they exist (so an interrupted run resumes). Inputs are never overwritten.",
+        "skipped when they exist (so an interrupted run resumes). Inputs are never overwritten. "
+        "Inputs and output may be fsspec URIs (s3://bucket/photos, gs://..., file:///...).",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns"
@@ -54,32 +56,114 @@ def add_parser(sub: Any) -> None:
         help="an RGBA image of the input's size whose opaque pixels are painted colour hints "
         "(one input)",
     )
-    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_network_options(p)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs (never inputs)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a JSON Lines report of every file (written, skipped, or failed and why)",
+    )
+    ray = p.add_argument_group(
+        "engine",
+        "where the work runs: this process, or a Ray cluster (pip install 'pixcolor[ray]')",
+    )
+    ray.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: an actor pool on Ray Data, one model per worker",
+    )
+    ray.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray cluster to join (auto, ray://HEAD:10001); default: RAY_ADDRESS, else a "
+        "local Ray instance started for this run",
+    )
+    ray.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="Ray workers, each holding a model (default: as many as the cluster's CPUs, or "
+        "GPUs / --gpus-per-worker)",
+    )
+    ray.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        metavar="F",
+        help="CPUs each Ray worker reserves, also its torch threads (default: 1)",
+    )
+    ray.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="GPUs each Ray worker reserves (0.25: four workers share a GPU; default: 0, CPU)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixcolor.batch import colorize_files
-    from pixcolor.colorizer import Colorizer
     from pixcolor.hints import load_hints
 
     hints = load_hints(args.hints) if args.hints else None
     if args.hint_image and not os.path.isfile(args.hint_image):
         raise FileNotFoundError(f"--hint-image {args.hint_image!r} does not exist")
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
-    report = colorize_files(
-        colorizer, args.inputs, args.output, recursive=args.recursive, overwrite=args.overwrite,
-        render_size=args.render_size, saturation=args.saturation, batch_size=args.batch_size,
-        progress=not args.no_progress, hints=hints, hint_image=args.hint_image,
-    )  # fmt: skip
+    options = {
+        "recursive": args.recursive, "overwrite": args.overwrite, "render_size": args.render_size,
+        "saturation": args.saturation, "batch_size": args.batch_size,
+        "progress": not args.no_progress, "report_path": args.report,
+    }  # fmt: skip
+    if args.engine == "ray":
+        if hints is not None or args.hint_image:
+            raise ValueError(
+                "--hints and --hint-image apply with --engine local (hints are for a few "
+                "photos; --engine ray is for archives)"
+            )
+        if args.backend != "torch" or args.calibration:
+            raise ValueError(
+                f"--backend {args.backend} and --calibration apply with --engine local; "
+                "the Ray engine's workers run the torch backend"
+            )
+        from pixcolor.distributed import colorize_files as colorize_on_ray
+
+        report = colorize_on_ray(
+            args.inputs, args.output, model=args.model, device=args.device,
+            precision=args.precision, address=args.ray_address, workers=args.workers,
+            cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+            **options,
+        )  # fmt: skip
+    else:
+        _refuse_ray_options(args)
+        from pixcolor.batch import colorize_files
+
+        colorizer = colorizer_from_args(args.model, args)
+        report = colorize_files(
+            colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
+            **options,
+        )  # fmt: skip
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(f"{report.summary()} -> {args.output}")
+    if args.report:
+        print(f"report: {args.report}")
     return 1 if report.failed else 0
+
+
+def _refuse_ray_options(args: argparse.Namespace) -> None:
+    given = [
+        flag
+        for flag, value in (
+            ("--ray-address", args.ray_address),
+            ("--workers", args.workers),
+            ("--cpus-per-worker", args.cpus_per_worker),
+            ("--gpus-per-worker", args.gpus_per_worker or None),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ValueError(f"{', '.join(given)} only apply with --engine ray")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS, RENDER_SIZE_HELP, finite
+from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args, finite
 
 __all__ = ["add_parser", "run"]
 
@@ -38,8 +38,7 @@ def add_parser(sub: Any) -> None:
         "--hint-seed", type=int, default=0, help="seed of the hint positions (default 0)"
     )
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    add_network_options(p)
     p.add_argument(
         "--json",
         dest="json_path",
@@ -52,7 +51,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pixcolor._atomic import write_atomically
-    from pixcolor.colorizer import Colorizer
     from pixcolor.metrics import evaluate, format_table
 
     out = Path(args.json_path)
@@ -60,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"--json {out} exists; pass --overwrite to replace it or choose another path"
         )
-    colorizer = Colorizer.from_pretrained(args.model, device=args.device, precision=args.precision)
+    colorizer = colorizer_from_args(args.model, args)
     if args.hints:
         from pixcolor.hint_eval import evaluate_hints, format_hint_table
 

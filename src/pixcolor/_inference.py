@@ -1,0 +1,375 @@
+"""The network as it runs at inference: converted once, for the device it runs on.
+
+Import :class:`InferenceModel` from :mod:`pixcolor` (``pixcolor.InferenceModel``). It wraps any generator (``nn.Module`` from input tensor to output
+tensor) and prepares a copy of it once, at construction:
+
+1. weight re-parametrisations (spectral / weight norm) baked into plain weights, and every
+   ``Conv -> BatchNorm`` pair folded into one convolution (:mod:`pixcolor._fold`, checked
+   against the original on a probe input);
+2. the weights cast to the precision (``fp32``, ``bf16`` or ``fp16``: cast once, not
+   autocast on every call) and laid out in the memory format (``channels_last`` or
+   ``contiguous``);
+3. or, with ``backend="onnxruntime"``, exported to ONNX and run by ONNX Runtime, in fp32 or
+   statically quantised to int8 (:mod:`pixcolor._onnxruntime`).
+
+Hint models (``network.config.hint_channels > 0``) take their hint planes as a second
+argument, ``model(lightness, hints)``, on the torch backend. They are not exported to ONNX
+Runtime (their edge-aware spreading makes the export take minutes and the int8 ranges of
+hint planes depend on the hints): ``backend="onnxruntime"`` runs them on the torch backend
+instead, with a warning, and ``precision="int8"`` is refused for them.
+
+``precision="auto"`` and ``memory_format="auto"`` are chosen by a short measurement on a
+probe input of the network's input shape: every candidate this device can run well is
+timed (interleaved, best of a few calls) and the fastest accurate one is kept. A candidate
+is accurate when its output on the probe is finite and within :data:`_MAX_DEVIATION` of the
+fp32 output. The choice is cached per device, thread count, network structure and input
+shape for the life of the process. Candidates per device:
+
+* CPU: fp32; bf16 where the CPU has native bfloat16 (AVX512-BF16 or AMX), fp16 where it has
+  AMX-FP16 (elsewhere oneDNN emulates them, several times slower than fp32); each in
+  channels-last and contiguous layout.
+* CUDA: fp32, fp16 and (where supported) bf16, each in both layouts.
+* MPS: fp32 and fp16, contiguous (channels-last support is patchy there).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from pixcolor._fold import bake_reparametrizations, fold_batch_norms
+
+__all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "InferenceModel"]
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+"""What ``precision`` accepts (``"int8"`` with ``backend="onnxruntime"`` only)."""
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+BACKENDS = ("torch", "onnxruntime")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+# A reduced-precision candidate whose output on the probe differs from fp32 by more than
+# this (the output's own units; 0.02 is about 2 a/b units for a tanh head with scale 110)
+# is not chosen by "auto".
+_MAX_DEVIATION = 0.02
+# Timed calls per candidate when one call is fast; a single call when it takes longer.
+_ROUNDS, _SLOW_CALL_S = 3, 0.25
+_TUNED: dict[tuple[Any, ...], tuple[str, str]] = {}
+CPU = torch.device("cpu")
+
+
+class InferenceModel:
+    """A network prepared once for fast inference on ``device``; call it like the network.
+
+    Args:
+        network: The generator: a module from ``(B, C, H, W)`` input to output tensors.
+            It is not changed (a copy is converted).
+        device: Where it runs.
+        input_shape: ``(C, H, W)`` of a typical input (the render size): the probe for
+            folding and for the ``"auto"`` measurement.
+        precision: ``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``; ``"int8"`` with
+            ``backend="onnxruntime"``.
+        memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
+        backend: ``"torch"`` or ``"onnxruntime"`` (CPU only; ``pip install pixcolor[onnx]``).
+        calibration: For ``"int8"``: network inputs (tensors ``(B, C, H, W)``) from photos
+            like the ones to be processed, to calibrate the activation ranges.
+        hint_channels: Planes of the network's second input, ``hints`` (0: none). ``None``:
+            ``network.config.hint_channels`` where the network has one, else 0.
+
+    Attributes:
+        precision: The resolved precision.
+        memory_format: The resolved memory format (``"contiguous"`` for onnxruntime).
+        backend: The backend that runs the network (``"torch"`` for a hint model even when
+            ``"onnxruntime"`` was asked for).
+        hint_channels: The resolved number of hint planes.
+        folded: How many conv + batch-norm pairs were folded (torch backend).
+
+    Raises:
+        ValueError: For an unknown precision, memory format or backend, or a combination
+            the device cannot run.
+
+    Example:
+        >>> import torch, pixcolor
+        >>> gen = pixcolor.UNetGenerator(encoder="pix2pix", base_channels=8, num_downs=5)
+        >>> model = pixcolor.InferenceModel(gen, "cpu", (1, 64, 64), precision="fp32")
+        >>> model(torch.zeros(2, 1, 64, 64)).shape, model.folded
+        (torch.Size([2, 2, 64, 64]), 7)
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        device: str | torch.device,
+        input_shape: tuple[int, int, int],
+        *,
+        precision: str = "auto",
+        memory_format: str = "auto",
+        backend: str = "torch",
+        calibration: Iterable[torch.Tensor] | None = None,
+        hint_channels: int | None = None,
+    ) -> None:
+        _check_choice("precision", precision, PRECISIONS)
+        _check_choice("memory_format", memory_format, MEMORY_FORMATS)
+        _check_choice("backend", backend, BACKENDS)
+        self.device = torch.device(device)
+        self.hint_channels = _hint_channels(network, hint_channels)
+        if self.hint_channels and backend == "onnxruntime":
+            if precision == "int8":
+                raise ValueError(
+                    f"precision 'int8' is not offered for hint models (hint_channels="
+                    f"{self.hint_channels}); use 'auto' or 'fp32'"
+                )
+            logger.warning(
+                "the onnxruntime backend does not run hint models (hint_channels=%d); "
+                "running it on the torch backend",
+                self.hint_channels,
+            )
+            backend = "torch"
+        self.backend = backend
+        self.folded = 0
+        self._forward: Callable[..., torch.Tensor]
+        if backend == "onnxruntime":
+            from pixcolor._onnxruntime import OnnxRuntimeModel
+
+            if precision in ("bf16", "fp16"):
+                raise ValueError(
+                    f"precision {precision!r} is not offered by the onnxruntime backend; "
+                    "use 'auto', 'fp32' or 'int8'"
+                )
+            if memory_format == "channels_last":
+                raise ValueError("the onnxruntime backend chooses its own memory format")
+            self.precision = "fp32" if precision == "auto" else precision
+            self.memory_format = "contiguous"
+            self._forward = OnnxRuntimeModel(
+                network, self.device, _probe(input_shape, CPU), self.precision, calibration,
+                prepare=_prepared,
+            )  # fmt: skip
+            return
+        if precision == "int8":
+            raise ValueError("precision 'int8' needs backend='onnxruntime'")
+        if precision not in ("auto", "fp32") and not _device_runs(self.device, precision):
+            raise ValueError(
+                f"precision {precision!r} is not available on {self.device.type!r}; use 'fp32'"
+            )
+        probe = _probe(input_shape, self.device)
+        base, self.folded = _prepared(network, probe, self.hint_channels)
+        precisions = _precisions(self.device) if precision == "auto" else [precision]
+        formats = _formats(self.device) if memory_format == "auto" else [memory_format]
+        candidates = [(p, f) for p in precisions for f in formats]
+        if len(candidates) == 1:
+            self.precision, self.memory_format = candidates[0]
+        else:
+            key = (_device_key(self.device), torch.get_num_threads(), _structure(base), probe.shape)
+            key += (tuple(candidates),)
+            if key not in _TUNED:
+                _TUNED[key] = _fastest(base, probe, candidates)
+            self.precision, self.memory_format = _TUNED[key]
+        self.network = _convert(base, self.precision, self.memory_format)
+        self._dtype = DTYPES[self.precision]
+        self._format = _FORMATS[self.memory_format]
+        self._forward = self._torch_forward
+
+    def __repr__(self) -> str:
+        return (
+            f"InferenceModel(backend={self.backend!r}, precision={self.precision!r}, "
+            f"memory_format={self.memory_format!r}, device={str(self.device)!r})"
+        )
+
+    def __call__(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the network on ``x`` (float, on any device); float32 contiguous output on
+        :attr:`device`.
+
+        Args:
+            x: The network's input ``(B, C, H, W)``.
+            hints: For a hint model, its hint planes ``(B, hint_channels, H, W)`` (``None``:
+                no hints).
+
+        Raises:
+            ValueError: If ``hints`` are given to a network without hint channels.
+        """
+        if hints is None:
+            return self._forward(x)
+        if not self.hint_channels:
+            raise ValueError(
+                "this network has no hint channels (hint_channels=0) but hints were given"
+            )
+        return self._forward(x, hints)
+
+    @torch.inference_mode()
+    def _torch_forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        x = x.to(self.device, self._dtype)
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=self._format)
+        if hints is None:
+            out = self.network(x)
+        else:
+            hints = hints.to(self.device, self._dtype).contiguous(memory_format=self._format)
+            out = self.network(x, hints)
+        return out.to(torch.float32).contiguous()
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (elsewhere oneDNN emulates it, slowly)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # a torch without these probes: stay in float32
+        return False
+
+
+def cpu_has_float16() -> bool:
+    """Whether this CPU has native float16 matrix arithmetic (AMX-FP16)."""
+    try:
+        return bool(torch.cpu._is_amx_fp16_supported())
+    except AttributeError:
+        return False
+
+
+def _prepared(
+    network: nn.Module, probe: torch.Tensor, hint_channels: int = 0
+) -> tuple[nn.Module, int]:
+    """A copy of ``network`` on ``probe``'s device, in eval mode, re-parametrisations baked
+    and batch norms folded (checked with hint planes too for a hint model); and how many
+    were folded."""
+    base = copy.deepcopy(network).to(probe.device).eval()
+    bake_reparametrizations(base)
+    example: Any = probe
+    if hint_channels:
+        example = (probe, _hint_probe(probe, hint_channels))
+    return base, fold_batch_norms(base, example)
+
+
+def _hint_channels(network: nn.Module, hint_channels: int | None) -> int:
+    if hint_channels is None:
+        hint_channels = getattr(getattr(network, "config", None), "hint_channels", 0) or 0
+    if not isinstance(hint_channels, int) or hint_channels < 0:
+        raise ValueError(f"hint_channels must be an int >= 0, got {hint_channels!r}")
+    return hint_channels
+
+
+def _hint_probe(probe: torch.Tensor, channels: int) -> torch.Tensor:
+    """Hint planes for ``probe``: a few seeded hints (values, then a mask plane of ones
+    where a hint is), zeros elsewhere."""
+    batch, _, height, width = probe.shape
+    generator = torch.Generator().manual_seed(1)
+    planes = torch.zeros(batch, channels, height, width)
+    for _ in range(4):
+        y = int(torch.randint(height, (1,), generator=generator))
+        x = int(torch.randint(width, (1,), generator=generator))
+        planes[:, : channels - 1, y, x] = torch.rand(channels - 1, generator=generator) - 0.5
+        planes[:, channels - 1, y, x] = 1.0
+    return planes.to(probe.device)
+
+
+def _precisions(device: torch.device) -> list[str]:
+    """The precisions "auto" considers on ``device``, fp32 first."""
+    if device.type == "cpu":
+        return ["fp32"] + ["bf16"] * cpu_has_bfloat16() + ["fp16"] * cpu_has_float16()
+    if device.type == "cuda":
+        return ["fp32", "fp16"] + ["bf16"] * torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "mps":
+        return ["fp32", "fp16"]
+    return ["fp32"]
+
+
+def _formats(device: torch.device) -> list[str]:
+    return ["contiguous"] if device.type == "mps" else ["channels_last", "contiguous"]
+
+
+def _device_runs(device: torch.device, precision: str) -> bool:
+    """Whether ``device`` can run ``precision`` at all (not whether it is fast there)."""
+    if device.type in ("cpu", "cuda"):
+        return True
+    return device.type == "mps" and precision == "fp16"
+
+
+def _convert(base: nn.Module, precision: str, memory_format: str) -> nn.Module:
+    """A copy of ``base`` in ``precision`` and ``memory_format``."""
+    net = copy.deepcopy(base)
+    return net.to(dtype=DTYPES[precision], memory_format=_FORMATS[memory_format]).eval()
+
+
+@torch.inference_mode()
+def _fastest(
+    base: nn.Module, probe: torch.Tensor, candidates: list[tuple[str, str]]
+) -> tuple[str, str]:
+    """Time each candidate on ``probe`` (interleaved, best of a few calls) and return the
+    fastest whose output stays within :data:`_MAX_DEVIATION` of fp32's."""
+    reference = base(probe).float()
+    runs: dict[tuple[str, str], Callable[[], torch.Tensor]] = {}
+    for precision, fmt in candidates:
+        net = _convert(base, precision, fmt)
+        x = probe.to(DTYPES[precision]).contiguous(memory_format=_FORMATS[fmt])
+        runs[(precision, fmt)] = lambda net=net, x=x: net(x)
+    best: dict[tuple[str, str], float] = {}
+    for name, run in list(runs.items()):  # warm-up (first calls build kernels), accuracy
+        out = run().float()
+        deviation = float((out - reference).abs().max())
+        accurate = bool(torch.isfinite(out).all()) and deviation <= _MAX_DEVIATION
+        if name[0] != "fp32" and not accurate:  # fp32 is the reference numerics
+            logger.info("%s %s: off by %.3g on the probe, not considered", *name, deviation)
+            del runs[name]
+        else:
+            best[name] = _timed(run, probe.device)
+    rounds = _ROUNDS if min(best.values()) < _SLOW_CALL_S else 1
+    for _ in range(rounds - 1):
+        for name, run in runs.items():
+            best[name] = min(best[name], _timed(run, probe.device))
+    choice = min(best, key=best.__getitem__)
+    logger.info(
+        "inference: %s (%s)",
+        " ".join(choice),
+        ", ".join(f"{p} {f} {t * 1e3:.1f} ms" for (p, f), t in best.items()),
+    )
+    return choice
+
+
+def _timed(run: Callable[[], torch.Tensor], device: torch.device) -> float:
+    _synchronize(device)
+    start = time.perf_counter()
+    run()
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _probe(input_shape: tuple[int, int, int], device: torch.device) -> torch.Tensor:
+    """A seeded input in ``[-1, 1]``, smooth like a photo's normalised L, batch 1."""
+    if len(input_shape) != 3 or not all(isinstance(s, int) and s > 0 for s in input_shape):
+        raise ValueError(f"input_shape must be (C, H, W) of positive ints, got {input_shape!r}")
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, input_shape[0], 8, 8, generator=generator) * 2 - 1
+    smooth = nn.functional.interpolate(coarse, size=input_shape[1:], mode="bilinear")
+    noise = torch.randn(1, *input_shape, generator=generator) * 0.05
+    return (smooth + noise).clamp_(-1, 1).to(device)
+
+
+def _device_key(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        return f"cpu:{torch.backends.cpu.get_cpu_capability()}"
+    return str(device)
+
+
+def _structure(module: nn.Module) -> tuple[Any, ...]:
+    """What the speed of ``module`` depends on: its type and parameter shapes."""
+    shapes = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
+    return (type(module).__qualname__, shapes)
+
+
+def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
+    if value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(accepted)}; got {value!r}")

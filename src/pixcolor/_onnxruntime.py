@@ -1,0 +1,223 @@
+"""The ``onnxruntime`` backend of :class:`pixcolor._inference.InferenceModel`.
+
+The network is exported once to ONNX (``torch.onnx.export``, dynamic batch, height and
+width) and, for ``precision="int8"``, statically quantised with ONNX Runtime's
+``quantize_static`` (QDQ format, int8 weights per output channel, uint8 activations whose
+ranges come from running the calibration inputs). Both files are cached under
+:func:`cache_dir`, named by a hash of the weights (and of the calibration inputs), so
+later loads skip the export (tens of seconds) and the calibration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixcolor._atomic import write_atomically
+
+__all__ = ["OnnxRuntimeModel", "cache_dir"]
+
+logger = logging.getLogger(__name__)
+
+_OPSET = 18  # what the exporter builds: no version conversion
+_INPUT, _OUTPUT = "input", "output"
+
+
+def cache_dir() -> Path:
+    """Where pixcolor keeps files it derives from models: ``$PIXCOLOR_CACHE``, else
+    ``$XDG_CACHE_HOME/pixcolor``, else ``~/.cache/pixcolor``."""
+    if os.environ.get("PIXCOLOR_CACHE"):
+        return Path(os.environ["PIXCOLOR_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "pixcolor"
+
+
+class OnnxRuntimeModel:
+    """``network`` run by an ONNX Runtime session on the CPU.
+
+    Args:
+        network: The generator (not changed).
+        device: Must be the CPU.
+        probe: An input of the usual shape, batch 1 (for the export).
+        precision: ``"fp32"`` or ``"int8"``.
+        calibration: For int8: network inputs from representative photos.
+        prepare: Turns ``(network, probe)`` into the module to export (and a count),
+            e.g. with batch norms folded and spectral norm baked into plain weights.
+
+    Raises:
+        ImportError: If onnxruntime (or, for a first export, onnx / onnxscript) is missing.
+        ValueError: If the device is not the CPU, or int8 has no calibration inputs.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        device: torch.device,
+        probe: torch.Tensor,
+        precision: str,
+        calibration: Iterable[torch.Tensor] | None,
+        prepare: Callable[[nn.Module, torch.Tensor], tuple[nn.Module, int]] | None = None,
+    ) -> None:
+        if device.type != "cpu":  # checked first: no export for a wrong device
+            raise ValueError(f"the onnxruntime backend runs on the CPU, got device {str(device)!r}")
+        _require("onnxruntime")
+        import onnxruntime
+
+        folder = cache_dir() / "onnx"
+        folder.mkdir(parents=True, exist_ok=True)
+        key = _fingerprint(network)
+        path = folder / f"{key}.onnx"
+        if not path.exists():
+            module = prepare(network, probe)[0] if prepare is not None else network
+            _export(module, probe, path)
+        if precision == "int8":
+            inputs = [t.detach().float().cpu() for t in (calibration or ())]
+            if not inputs:
+                raise ValueError(
+                    "precision 'int8' needs calibration inputs: photos like the ones you will "
+                    "colorize (a few dozen are enough), e.g. Colorizer(..., calibration='photos/')"
+                )
+            quantized = folder / f"{key}-int8-{_hash_tensors(inputs)}.onnx"
+            if not quantized.exists():
+                _quantize(path, quantized, inputs)
+            path = quantized
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        # Idle threads sleep: they would take the cores from the decoding, encoding and
+        # full-resolution threads around each call (no slower here when they do).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = path
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
+        if hints is not None:  # InferenceModel runs hint models on torch
+            raise ValueError("the onnxruntime backend does not take hint planes")
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        (out,) = self.session.run([_OUTPUT], {_INPUT: array})
+        return torch.from_numpy(out)
+
+
+def _export(network: nn.Module, probe: torch.Tensor, path: Path) -> None:
+    """Export an fp32 CPU copy of ``network`` with dynamic batch, height and width."""
+    _require("onnx", "onnxscript")
+    import copy
+
+    model = copy.deepcopy(network).to("cpu", torch.float32).eval()
+    stride = int(getattr(network, "stride", 1))
+    height, width = (max(s, 2 * stride) for s in probe.shape[-2:])
+    example = torch.zeros(2, probe.shape[1], height, width)  # sizes 1 would be specialised
+    dim = torch.export.Dim
+    shapes = {0: dim("batch"), 2: stride * dim("height"), 3: stride * dim("width")}
+    arg = next(iter(_forward_arguments(model)))
+    start = time.perf_counter()
+    program = torch.onnx.export(
+        model,
+        (example,),
+        input_names=[_INPUT],
+        output_names=[_OUTPUT],
+        opset_version=_OPSET,
+        dynamo=True,
+        dynamic_shapes={arg: shapes},
+        external_data=False,
+        verbose=False,
+    )
+    assert program is not None
+    write_atomically(path, lambda tmp: program.save(str(tmp), external_data=False))
+    logger.info("exported the network to %s in %.1f s", path, time.perf_counter() - start)
+
+
+def _quantize(source: Path, target: Path, inputs: list[torch.Tensor]) -> None:
+    """Static int8 quantisation of ``source`` calibrated on ``inputs``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._items = iter(inputs)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            item = next(self._items, None)
+            return None if item is None else {_INPUT: np.ascontiguousarray(item.numpy())}
+
+    start = time.perf_counter()
+    prepared = target.with_suffix(".pre.onnx")
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+
+        def write(tmp: Path) -> None:
+            quantize_static(
+                str(prepared),
+                str(tmp),
+                _Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+
+        write_atomically(target, write)
+    finally:
+        prepared.unlink(missing_ok=True)
+    logger.info(
+        "quantised the network to int8 on %d calibration inputs in %.1f s",
+        len(inputs),
+        time.perf_counter() - start,
+    )
+
+
+def _fingerprint(network: nn.Module) -> str:
+    """A hash of the network's class, weights and buffers and of the torch version."""
+    digest = hashlib.sha256(f"{type(network).__qualname__} {torch.__version__} {_OPSET}".encode())
+    for name, tensor in network.state_dict().items():
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(_bytes(tensor))
+    return digest.hexdigest()[:24]
+
+
+def _hash_tensors(tensors: list[torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(_bytes(tensor))
+    return digest.hexdigest()[:16]
+
+
+def _bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+
+
+def _forward_arguments(model: nn.Module) -> Any:
+    import inspect
+
+    return inspect.signature(model.forward).parameters
+
+
+def _require(*modules: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"the onnxruntime backend needs {' and '.join(missing)}: pip install 'pixcolor[onnx]'"
+        )
