@@ -13,6 +13,7 @@ from pixcolor._inference import InferenceModel
 from pixcolor._temporal import TemporalFilter
 from pixcolor.colorizer import Colorizer
 from pixcolor.convert import convert_fastai
+from pixcolor.convert_deoldify import convert_deoldify
 from pixcolor.data import PhotoFolder, prepare_batch, split_files
 from pixcolor.errors import (
     CheckpointError,
@@ -26,6 +27,8 @@ from pixcolor.errors import (
 )
 from pixcolor.hints import Hint, load_hints
 from pixcolor.models import (
+    DeOldifyConfig,
+    DeOldifyGenerator,
     PatchDiscriminator,
     PatchDiscriminatorConfig,
     UNetConfig,
@@ -39,6 +42,8 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "Colorizer",
+    "DeOldifyConfig",
+    "DeOldifyGenerator",
     "DiskSpaceError",
     "Hint",
     "ImageError",
@@ -58,6 +63,7 @@ __all__ = [
     "UNetGenerator",
     "VideoError",
     "__version__",
+    "convert_deoldify",
     "convert_fastai",
     "hints",
     "images",

@@ -81,10 +81,14 @@ def converted_dir(
     fmt = _format_of(name, preset)
     revision = revision or preset.revision
     problem = "it could not be loaded" if rebuild else _NOT_CONVERTED
-    if _COMMIT.fullmatch(revision) and not rebuild:
-        found = _problem(_target(preset, revision), preset, fmt, revision)
+    known = revision if _COMMIT.fullmatch(revision) else None
+    if known is None and (local_files_only or _hub_offline()):
+        # A branch, offline: the commit it pointed to at the last download, if any.
+        known = _cached_ref(preset, revision, cache_dir)
+    if known is not None and not rebuild:
+        found = _problem(_target(preset, known), preset, fmt, known)
         if found is None:
-            return _target(preset, revision)
+            return _target(preset, known)
         problem = found
     check_safe_torch(f"converting the {name!r} model (its {preset.filename} is pickled)")
     state = (
@@ -126,8 +130,16 @@ def cache_state(name: str, cache_dir: str | os.PathLike[str] | None = None) -> s
     assert preset.repo_id is not None
     if preset.converted:
         fmt = FORMATS.get(preset.format)
-        target = _target(preset, preset.revision)
-        if fmt is not None and not _problem(target, preset, fmt, preset.revision):
+        commit = (
+            preset.revision
+            if _COMMIT.fullmatch(preset.revision)
+            else _cached_ref(preset, preset.revision, cache_dir)
+        )
+        if (
+            commit
+            and fmt is not None
+            and not _problem(_target(preset, commit), preset, fmt, commit)
+        ):
             return "converted"
         filename = str(preset.filename)
     else:
@@ -157,7 +169,7 @@ def _target(preset: Preset, commit: str) -> Path:
 
 
 def _expected_record(preset: Preset, fmt: CheckpointFormat, commit: str) -> dict[str, Any]:
-    return {
+    record = {
         "format": preset.format,
         "format_version": fmt.version,
         "repo_id": preset.repo_id,
@@ -166,6 +178,32 @@ def _expected_record(preset: Preset, fmt: CheckpointFormat, commit: str) -> dict
         "architecture": dict(preset.architecture),
         "normalisation": dict(preset.normalisation),
     }
+    if preset.config:  # recorded only where used, so older records stay valid
+        record["config"] = dict(preset.config)
+    return record
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _cached_ref(
+    preset: Preset, branch: str, cache_dir: str | os.PathLike[str] | None
+) -> str | None:
+    """The commit that ``branch`` of the preset's repo pointed to at its last download, from
+    the Hugging Face cache's ``refs/<branch>`` (``None`` if never downloaded)."""
+    from huggingface_hub import constants
+
+    assert preset.repo_id is not None
+    hub_cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
+    ref = hub_cache / f"models--{preset.repo_id.replace('/', '--')}" / "refs" / branch
+    try:
+        commit = ref.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return commit if _COMMIT.fullmatch(commit) else None
 
 
 def _problem(target: Path, preset: Preset, fmt: CheckpointFormat, commit: str) -> str | None:

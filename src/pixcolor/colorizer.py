@@ -42,7 +42,8 @@ from pixcolor._temporal import TemporalFilter
 from pixcolor.errors import ImageError
 from pixcolor.hints import HintLike, HintRequest, bind_hints, hint_planes_batch, hint_requests
 from pixcolor.images import ImageInput, LoadedImage
-from pixcolor.models import UNetGenerator
+from pixcolor.models import DeOldifyGenerator, UNetGenerator
+from pixcolor.models.registry import Generator, load_generator
 from pixcolor.presets import BUNDLED
 from pixcolor.spread import spread_chunk
 
@@ -59,7 +60,13 @@ _CALIBRATION_PHOTOS = 64
 
 
 class Colorizer:
-    """Colourise images with a :class:`~pixcolor.UNetGenerator`.
+    """Colourise images with a :class:`~pixcolor.UNetGenerator` or a
+    :class:`~pixcolor.DeOldifyGenerator`.
+
+    The generator's ``network_input`` turns the render-size RGB image into what its network
+    takes (normalised L; DeOldify: normalised gray RGB), its ``predicted_ab`` turns the
+    network's output into a/b (in Lab units), whose colour is joined with the input's own
+    full-resolution luma.
 
     Args:
         generator: The trained generator. It is moved to ``device`` and put in eval mode;
@@ -87,7 +94,8 @@ class Colorizer:
         network: The :class:`~pixcolor.InferenceModel` colorize calls.
 
     Raises:
-        TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator`.
+        TypeError: If ``generator`` is not a :class:`~pixcolor.UNetGenerator` or a
+            :class:`~pixcolor.DeOldifyGenerator`.
         ValueError: If ``precision``, ``backend`` or ``memory_format`` is not one of
             :data:`PRECISIONS`, :data:`BACKENDS`, :data:`MEMORY_FORMATS`, or the device
             cannot run it.
@@ -103,7 +111,7 @@ class Colorizer:
 
     def __init__(
         self,
-        generator: UNetGenerator,
+        generator: Generator,
         device: str | torch.device | None = None,
         precision: str = "auto",
         *,
@@ -111,8 +119,11 @@ class Colorizer:
         memory_format: str = "auto",
         calibration: str | os.PathLike | Sequence[ImageInput] | None = None,
     ) -> None:
-        if not isinstance(generator, UNetGenerator):
-            raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
+        if not isinstance(generator, (UNetGenerator, DeOldifyGenerator)):
+            raise TypeError(
+                "generator must be a UNetGenerator or a DeOldifyGenerator, "
+                f"got {type(generator).__name__}"
+            )
         self.device = torch.device(device) if device is not None else _default_device()
         self.generator = generator.to(self.device).eval()
         config = generator.config
@@ -143,7 +154,7 @@ class Colorizer:
         calibration: str | os.PathLike | Sequence[ImageInput] | None = None,
         **hub_kwargs: Any,
     ) -> Colorizer:
-        """Load a generator with :meth:`UNetGenerator.from_pretrained` and wrap it.
+        """Load a generator (of the class its ``config.json`` names) and wrap it.
 
         Args:
             name_or_path: A local directory, a preset name or a Hub repo id; ``None`` is
@@ -154,7 +165,7 @@ class Colorizer:
             memory_format: See :class:`Colorizer`.
             calibration: See :class:`Colorizer`.
             **hub_kwargs: ``revision``, ``subfolder``, ``cache_dir``, ``local_files_only``,
-                ``token``: passed to :meth:`UNetGenerator.from_pretrained`.
+                ``token``: passed to the generator's ``from_pretrained``.
 
         Returns:
             The colorizer.
@@ -164,7 +175,7 @@ class Colorizer:
             CheckpointError: If its files do not hold a valid generator.
         """
         name = BUNDLED if name_or_path is None else name_or_path
-        generator = UNetGenerator.from_pretrained(name, **hub_kwargs)
+        generator = load_generator(name, **hub_kwargs)
         return cls(
             generator,
             device,
@@ -348,14 +359,18 @@ class Colorizer:
         self, smalls: list[torch.Tensor], hints: torch.Tensor | None = None
     ) -> torch.Tensor:
         """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs (each ``(1, 3, r, r)``),
-        run as one batch (and a hint model's hint planes ``(B, hint_channels, r, r)``)."""
-        config = self.generator.config
+        run as one batch (and a hint model's hint planes ``(B, hint_channels, r, r)``),
+        through the generator's ``predicted_ab`` (DeOldify: the CIE a/b of its RGB output)."""
         batch = torch.cat([self._network_input(small) for small in smalls])
         pred = self.network(batch, hints)
-        return lab.denormalize_ab(pred, config.ab_scale)
+        return self.generator.predicted_ab(pred.float())
 
     def _network_input(self, small: torch.Tensor) -> torch.Tensor:
-        """Normalised L ``(B, 1, r, r)`` of shrunk inputs (float in ``[0, 1]`` or uint8)."""
+        """The network's input for shrunk inputs (float in ``[0, 1]`` or uint8): normalised
+        L ``(B, 1, r, r)``; DeOldify: its normalised gray RGB ``(B, 3, r, r)``."""
+        if isinstance(self.generator, DeOldifyGenerator):
+            rgb = small.float().div(255.0) if small.dtype == torch.uint8 else small
+            return self.generator.network_input(rgb)
         config = self.generator.config
         if small.dtype == torch.uint8:  # lookup tables: no transcendental per pixel
             lightness = lightness_uint8(small[:, :1] if small.stride(1) == 0 else small)

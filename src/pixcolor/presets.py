@@ -36,6 +36,13 @@ __all__ = [
 ]
 
 PIXCOLOR_FORMAT = "pixcolor"
+DEOLDIFY_REPO = "spensercai/DeOldify"
+# pixcolor.models.DEOLDIFY_VARIANTS without render_size (importing it here would be circular)
+_DEOLDIFY_ARCHITECTURES: dict[str, dict[str, Any]] = {
+    "artistic": {"encoder": "resnet34", "decoder": "deep", "nf_factor": 1.5},
+    "stable": {"encoder": "resnet101", "decoder": "wide", "nf_factor": 2.0},
+    "video": {"encoder": "resnet101", "decoder": "wide", "nf_factor": 2.0},
+}
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
@@ -46,8 +53,8 @@ class Preset:
     Args:
         repo_id: Hugging Face Hub repository (``None`` for a model inside the package).
         revision: Branch, tag or commit to load. A preset in another format than
-            ``"pixcolor"`` must pin a full 40-character commit hash: its conversion is
-            cached under it.
+            ``"pixcolor"`` must pin a full 40-character commit hash (its conversion is
+            cached under it), unless ``pinned=False``.
         subfolder: Folder inside the repository holding ``config.json`` (pixcolor format).
         path: Folder inside the installed ``pixcolor`` package holding the files (the
             bundled model); used instead of the Hub.
@@ -61,9 +68,16 @@ class Preset:
         normalisation: How the checkpoint's training code scaled its inputs and outputs, as
             the converted model's config takes it (fastai: ``l_center``, ``l_scale``,
             ``ab_scale``). The weights do not record it.
+        config: Other config values of the converted model that its checkpoint does not
+            record, passed to the converter (DeOldify: ``render_size``).
         size: Download size in bytes (about), for listings and the disk-space check.
         license: The licence of the weights, as their uploader states it.
         provenance: Who made and uploaded the weights, in one line.
+        pinned: ``False`` for a converted preset whose commit hash is not known yet:
+            ``revision`` may then be a branch. Its conversion is still cached under the
+            commit that the branch pointed to when the file was downloaded (the Hugging
+            Face cache's ``snapshots/<commit>``), and offline loads find it through the
+            cache's ``refs/<branch>``.
 
     Example:
         >>> import pixcolor
@@ -84,6 +98,8 @@ class Preset:
     size: int | None = None
     license: str | None = None
     provenance: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    pinned: bool = True
 
     def __post_init__(self) -> None:
         if (self.repo_id is None) == (self.path is None):
@@ -97,11 +113,14 @@ class Preset:
                     f"a Preset in format {self.format!r} needs repo_id and filename, got "
                     f"repo_id={self.repo_id!r}, filename={self.filename!r}"
                 )
-            if not _COMMIT.fullmatch(self.revision):
+            if self.pinned and not _COMMIT.fullmatch(self.revision):
                 raise ValueError(
                     f"a Preset in format {self.format!r} must pin a full 40-character commit "
-                    f"hash as revision (its conversion is cached under it), got {self.revision!r}"
+                    f"hash as revision (its conversion is cached under it), got "
+                    f"{self.revision!r}; pinned=False allows a branch"
                 )
+            if not self.revision:
+                raise ValueError("a Preset needs a revision (a commit hash or a branch)")
 
     @property
     def converted(self) -> bool:
@@ -136,12 +155,25 @@ def _convert_fastai(checkpoint: Path, preset: Preset) -> Any:
     return fastai_generator(checkpoint, dict(preset.normalisation), untrusted=True)
 
 
+def _convert_deoldify(checkpoint: Path, preset: Preset) -> Any:
+    from pixcolor.convert_deoldify import deoldify_from_state_dict, load_deoldify_checkpoint
+
+    state = load_deoldify_checkpoint(checkpoint, untrusted=True)
+    return deoldify_from_state_dict(state, source=checkpoint, **dict(preset.config))
+
+
 FORMATS: dict[str, CheckpointFormat] = {
     "fastai": CheckpointFormat(
         convert=_convert_fastai,
         version=1,
         description="fastai DynamicUnet(resnet18/34) state dict (torch.save), converted by "
         "pixcolor.convert.fastai_generator",
+    ),
+    "deoldify": CheckpointFormat(
+        convert=_convert_deoldify,
+        version=1,
+        description="DeOldify generator (fastai v1 Learner.save: 'model' state dict, slices "
+        "allowed), converted by pixcolor.convert_deoldify.deoldify_from_state_dict",
     ),
 }
 """Checkpoint formats a preset can use besides ``"pixcolor"``: ``{format: CheckpointFormat}``."""
@@ -174,6 +206,54 @@ PRESETS: dict[str, Preset] = {
         "Moein Shariatnia's tutorial 'Colorizing black & white images with U-Net and "
         "conditional GAN' (whose code is MIT-licensed)",
     ),
+    **{
+        name: Preset(
+            repo_id=DEOLDIFY_REPO,
+            # The commit of the upload could not be read from here (no Hub access): the
+            # branch is followed, and each conversion is cached under the commit it came from.
+            revision="main",
+            pinned=False,
+            filename=filename,
+            format="deoldify",
+            description=f"DeOldify's {variant} generator (Jason Antic), {about}; "
+            "third-party weights, quality not measured by pixcolor",
+            architecture=_DEOLDIFY_ARCHITECTURES[variant],
+            config={"render_size": render_size},
+            size=size,
+            license="MIT",
+            provenance="DeOldify (github.com/jantic/DeOldify, MIT), the generator saved by "
+            f"its fastai v1 Learner as {filename}; mirrored on the Hugging Face Hub by "
+            "'spensercai'",
+        )
+        # 4 bytes x DeOldify's 63.6 M (artistic) and 218.2 M (stable, video) parameters is
+        # 254.6 and 872.9 MB; the uploaded files themselves could not be measured from here.
+        for name, variant, filename, size, render_size, about in (
+            (
+                "deoldify",
+                "artistic",
+                "ColorizeArtistic_gen.pth",
+                255_000_000,
+                560,
+                "vivid colour: ResNet-34 DynamicUnetDeep, 560 px",
+            ),
+            (
+                "deoldify-stable",
+                "stable",
+                "ColorizeStable_gen.pth",
+                874_000_000,
+                560,
+                "fewer artefacts on portraits and landscapes: ResNet-101 DynamicUnetWide, 560 px",
+            ),
+            (
+                "deoldify-video",
+                "video",
+                "ColorizeVideo_gen.pth",
+                874_000_000,
+                336,
+                "for film frames, steadier colour: ResNet-101 DynamicUnetWide, 336 px",
+            ),
+        )
+    },
 }
 """Model names that ``from_pretrained`` understands: ``{name: Preset}``."""
 

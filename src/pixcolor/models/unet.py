@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from pixcolor import lab
 from pixcolor.hub import PretrainedMixin
 from pixcolor.models.hint_spread import SPREAD_CHANNELS, pyramid_spread
 from pixcolor.models.layers import ConvNormAct, check_norm, icnr_, init_normal_, make_act, make_norm
@@ -322,6 +323,30 @@ class UNetGenerator(PretrainedMixin, nn.Module):
             residual = torch.cat([hints[:, :2] - ab, hints[:, 2:3]], dim=1)
             ab = ab + pyramid_spread(residual, levels, guide)[:, :2]
         return ab
+
+    def network_input(self, rgb: torch.Tensor) -> torch.Tensor:
+        """What :class:`~pixcolor.Colorizer` feeds the network for an RGB image: its
+        normalised L.
+
+        Args:
+            rgb: ``(B, 3, H, W)`` float RGB in ``[0, 1]``.
+
+        Returns:
+            ``(B, 1, H, W)``: ``(L - l_center) / l_scale``.
+        """
+        config = self.config
+        return lab.normalize_l(lab.rgb_to_l(rgb), config.l_center, config.l_scale)
+
+    def predicted_ab(self, output: torch.Tensor) -> torch.Tensor:
+        """The a/b (Lab units) of the network's output: ``output * ab_scale``.
+
+        Args:
+            output: ``(B, 2, H, W)``, as returned by :meth:`forward`.
+
+        Returns:
+            ``(B, 2, H, W)`` a/b.
+        """
+        return lab.denormalize_ab(output, self.config.ab_scale)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:

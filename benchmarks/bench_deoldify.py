@@ -1,0 +1,215 @@
+"""DeOldify's generator in pixcolor's Colorizer: time and peak memory for a large photo.
+
+A ``--size`` grayscale JPEG (default 4000x3000, 12 MP; a test photo upscaled) is colorized
+by ``Colorizer.colorize(path)`` with
+
+* DeOldify's artistic network (:class:`pixcolor.DeOldifyGenerator`, ``--variant``) at its
+  ``render_size`` (``render_factor`` 35 x 16 = 560 unless ``--render-size``), and
+* the bundled model at its own render size, for scale,
+
+on the CPU with ``--threads`` torch threads. Both have random or bundled weights: time and
+memory do not depend on the weights' values.
+
+Time: one process, both colorizers, rounds interleaved after a warm-up round (load from
+other processes hits both alike); medians over ``--repeat`` rounds, and the median of the
+per-round ratios. The DeOldify network's bare forward at its render size is timed in the
+same rounds, to show how much of ``colorize`` it is.
+
+Conversion: the ``--variant``'s network with random weights, saved as DeOldify's
+``Learner.save`` would (state dict in DeOldify's layout, an optimizer entry with slices),
+laid into a fresh Hugging Face cache as its preset's file; ``from_pretrained`` of the
+preset, offline, timed the first time (read, convert, write the safetensors) and the
+second (the cached conversion only).
+
+Memory: each colorizer in a fresh subprocess that reports its peak resident memory
+(``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
+peaks are high-water marks and do not depend on the machine's load. MB = 10**6 bytes.
+
+Run: ``python benchmarks/bench_deoldify.py [--variant artistic] [--size 4000x3000]
+[--threads 2] [--repeat 3] [--render-size 560]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variant", default="artistic", choices=("artistic", "stable", "video"))
+    parser.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT of the photo")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--render-size", type=int, default=None)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--photo", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_memory_child(args)))
+        return
+
+    import torch
+
+    import pixcolor
+    from pixcolor.models.deoldify import DEOLDIFY_VARIANTS
+
+    torch.set_num_threads(args.threads)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = _make_photo(Path(tmp), width, height)
+        model_dir = Path(tmp) / "deoldify"
+        config = dict(DEOLDIFY_VARIANTS[args.variant])
+        if args.render_size:
+            config["render_size"] = args.render_size
+        pixcolor.DeOldifyGenerator(**config).save_pretrained(model_dir)
+        memory = {
+            name: _run_child(["--child", model, "--photo", str(photo), "--threads", str(args.threads)])
+            for name, model in (("bundled", "bundled"), ("deoldify", str(model_dir)))
+        }  # fmt: skip
+        times = _time_interleaved(photo, model_dir, args.repeat)
+        conversion = _time_conversion(Path(tmp), args.variant)
+
+    render = config["render_size"]
+    print(f"{width}x{height} grayscale JPEG ({width * height / 1e6:.0f} MP), colorize(path) on "
+          f"CPU, {args.threads} torch threads, torch {torch.__version__}; DeOldify "
+          f"{args.variant} (random weights) at render_size {render}")  # fmt: skip
+    print(f"{'':34s}{'bundled':>10s}{'deoldify':>10s}")
+    for key, label in (
+        ("after_import", "peak after import pixcolor, MB"),
+        ("after_load", "peak after model load, MB"),
+        ("after_colorize", "peak after colorize, MB"),
+    ):
+        print(f"{label:34s}{memory['bundled'][key]:10.0f}{memory['deoldify'][key]:10.0f}")
+    added = {k: v["after_colorize"] - v["after_import"] for k, v in memory.items()}
+    print(f"{'added over import, MB':34s}{added['bundled']:10.0f}{added['deoldify']:10.0f}")
+    print(f"{'colorize, s (median)':34s}{times['bundled']:10.2f}{times['deoldify']:10.2f}")
+    print(f"deoldify / bundled colorize time: {times['ratio']:.1f}x; DeOldify's bare forward at "
+          f"{render}x{render}: {times['forward']:.2f} s ({times['forward'] / times['deoldify']:.0%} "
+          f"of its colorize)")  # fmt: skip
+    print(f"preset {conversion['preset']!r} ({conversion['mb']:.0f} MB learner file): first "
+          f"from_pretrained (read + convert + save) {conversion['first']:.1f} s, second "
+          f"(cached conversion) {conversion['second']:.1f} s")  # fmt: skip
+
+
+def _time_interleaved(photo: Path, model_dir: Path, repeat: int) -> dict[str, float]:
+    import torch
+
+    import pixcolor
+
+    bundled = pixcolor.Colorizer.from_pretrained(device="cpu")
+    deoldify = pixcolor.Colorizer.from_pretrained(model_dir, device="cpu")
+    render = deoldify.generator.config.render_size
+    x = torch.randn(1, 3, render, render).contiguous(memory_format=torch.channels_last)
+
+    def forward() -> None:
+        with torch.inference_mode(), deoldify.autocast():
+            deoldify.generator(x)
+
+    candidates = {
+        "bundled": lambda: bundled.colorize(photo),
+        "deoldify": lambda: deoldify.colorize(photo),
+        "forward": forward,
+    }
+    rounds: dict[str, list[float]] = {k: [] for k in candidates}
+    for round_index in range(repeat + 1):
+        for name, run in candidates.items():
+            start = time.perf_counter()
+            run()
+            if round_index:  # round 0 warms up
+                rounds[name].append(time.perf_counter() - start)
+    result = {k: statistics.median(v) for k, v in rounds.items()}
+    result["ratio"] = statistics.median(
+        d / b for d, b in zip(rounds["deoldify"], rounds["bundled"], strict=True)
+    )
+    return result
+
+
+def _time_conversion(folder: Path, variant: str) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    sys.path.insert(0, str(ASSETS.parent))  # tests/: the DeOldify-layout writer of the tests
+    import pixcolor
+    from helpers import populate_hf_cache
+    from pixcolor.models.deoldify import DEOLDIFY_VARIANTS
+    from pixcolor.presets import PRESETS
+    from test_deoldify import _to_deoldify_layout
+
+    name = {"artistic": "deoldify"}.get(variant, f"deoldify-{variant}")
+    preset = PRESETS[name]
+    state = _to_deoldify_layout(pixcolor.DeOldifyGenerator(**DEOLDIFY_VARIANTS[variant]).eval())
+    learner = folder / "learner.pth"
+    torch.save({"model": state, "opt": {"layer_groups": [slice(0, 3)]}}, learner)
+    del state
+    hub = folder / "hf"
+    populate_hf_cache(hub, str(preset.repo_id), "0" * 40, {str(preset.filename): learner})
+    os.environ.update(
+        HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1", PIXCOLOR_CACHE=str(folder / "pixcolor")
+    )
+    from huggingface_hub import constants
+
+    constants.HF_HUB_CACHE, constants.HF_HUB_OFFLINE = str(hub), True
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        pixcolor.DeOldifyGenerator.from_pretrained(name)
+        times.append(time.perf_counter() - start)
+    return {
+        "preset": name,
+        "mb": learner.stat().st_size / 1e6,
+        "first": times[0],
+        "second": times[1],
+    }
+
+
+def _memory_child(args: argparse.Namespace) -> dict[str, Any]:
+    import pixcolor
+
+    after_import = _maxrss_mb()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    colorizer = pixcolor.Colorizer.from_pretrained(args.child, device="cpu")
+    after_load = _maxrss_mb()
+    out = colorizer.colorize(args.photo)
+    assert out.mode == "RGB", out.mode
+    return {"after_import": after_import, "after_load": after_load, "after_colorize": _maxrss_mb()}
+
+
+def _run_child(options: list[str]) -> dict[str, Any]:
+    """Run this script in a fresh interpreter; its last stdout line is a JSON object."""
+    done = subprocess.run(
+        [sys.executable, __file__, *options], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _make_photo(folder: Path, width: int, height: int) -> Path:
+    from PIL import Image
+
+    path = folder / "photo.jpg"
+    with Image.open(ASSETS / "gray_camera.jpg") as img:
+        img.convert("L").resize((width, height), Image.Resampling.BICUBIC).save(path, quality=90)
+    return path
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+if __name__ == "__main__":
+    main()
