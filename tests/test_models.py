@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from pixcolor import PatchDiscriminator, UNetConfig, UNetGenerator
+from pixcolor.models import unet
 from pixcolor.models.layers import icnr_
 
 
@@ -421,6 +422,25 @@ class TestHintSpread:
         with torch.no_grad():
             torch.testing.assert_close(gen(lightness, torch.zeros_like(hints)), plain)
 
+    @pytest.mark.parametrize("spread", [False, True])
+    def test_no_hints_skips_the_spreads(self, monkeypatch, spread) -> None:
+        """hints=None: the output of all-zero planes, without spreading them."""
+        torch.manual_seed(0)
+        gen = UNetGenerator(
+            **HINT_TINY["pix2pix"], hint_channels=3, hint_spread=spread, hint_residual=True
+        ).eval()
+        lightness = torch.randn(2, 1, 64, 64)
+        with torch.no_grad():
+            zeros = gen(lightness, torch.zeros(2, 3, 64, 64))
+            monkeypatch.setattr(unet, "pyramid_spread", _no_spread)
+            torch.testing.assert_close(gen(lightness), zeros, rtol=0, atol=1e-6)
+            with pytest.raises(AssertionError, match="spread"):
+                gen(lightness, torch.zeros(2, 3, 64, 64))
+
     def test_residual_needs_hint_channels(self) -> None:
         with pytest.raises(ValueError, match=r"hint_residual=True needs a hint model"):
             UNetConfig(hint_residual=True)
+
+
+def _no_spread(*args: object, **kwargs: object) -> None:
+    raise AssertionError("pyramid_spread was called")

@@ -281,8 +281,9 @@ class UNetGenerator(PretrainedMixin, nn.Module):
                 :attr:`stride`.
             hints: For a hint model, the hint planes ``(B, hint_channels, H, W)``: hint
                 ``a / ab_scale``, ``b / ab_scale`` and the mask (see :class:`UNetConfig`).
-                ``None`` means no hints (all-zero planes). Must be ``None`` for a model
-                without hint channels.
+                ``None`` means no hints: the same output as all-zero planes, without
+                spreading them (the spread of no hint is exactly zero, so only the
+                network runs). Must be ``None`` for a model without hint channels.
 
         Returns:
             Normalised ab, shape ``(B, out_channels, H, W)``.
@@ -299,16 +300,18 @@ class UNetGenerator(PretrainedMixin, nn.Module):
                     "use a hint model, or spread the hints without the network"
                 )
             return self.net(lightness)
+        cfg = self.config
         if hints is None:
-            hints = lightness.new_zeros(
-                lightness.shape[0], self.config.hint_channels, *lightness.shape[-2:]
-            )
-        else:
-            self._check_hints(hints, lightness)
+            # All-zero planes spread to exactly zero: the support planes are 0 (the output
+            # is not damped) and the residual spread adds 0. Skipping the two spreads (a
+            # few thousand small operations) leaves the network alone.
+            planes = cfg.hint_channels + SPREAD_CHANNELS * cfg.hint_spread
+            zeros = lightness.new_zeros(lightness.shape[0], planes, *lightness.shape[-2:])
+            return self.net(torch.cat([lightness, zeros], dim=1))
+        self._check_hints(hints, lightness)
         hints = hints.to(lightness.dtype)
         levels = self.stride.bit_length() - 1  # every input side is a multiple of the stride
         guide = (lightness * self.config.l_scale + self.config.l_center) / 100.0  # Lab L / 100
-        cfg = self.config
         spread = None
         if cfg.hint_spread or cfg.hint_residual:
             spread = pyramid_spread(hints, levels, guide)
