@@ -25,7 +25,7 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -280,19 +280,16 @@ class Colorizer:
         requests: list[HintRequest | None] | None = None,
     ) -> list[ImageOutput]:
         hint_sets = bind_hints(requests, chunk)  # checks every hint before any work
-        # Each photo's network input and colour offsets are computed on its own (only the
-        # network runs batched): a gray photo keeps the exact gray lookup table beside colour
-        # photos, whatever batch it lands in.
+        # The network input and colour offsets are computed per kind of photo (gray or
+        # colour, 8-bit or float; _by_kind): a gray photo keeps the exact gray lookup table
+        # beside colour photos, whatever batch it lands in.
         smalls = [self._shrink(item.pixels, render_size) for item in chunk]
         planes = None
         if self.network.hint_channels and hint_sets is not None:
             config = self.generator.config
             planes = hint_planes_batch(hint_sets, render_size, config.ab_scale)
         ab = self._predict_ab(smalls, planes) * saturation
-        offsets = [
-            _fullres.chroma_offsets(small, ab[index : index + 1])
-            for index, small in enumerate(smalls)
-        ]
+        offsets = _by_kind(_fullres.chroma_offsets, smalls, ab)
         if hint_sets is not None and not self.network.hint_channels:
             # A model without hint channels follows hints model-free: the hints' residuals
             # spread along the photo's edges on the working grid (its aspect ratio), and
@@ -311,7 +308,7 @@ class Colorizer:
         """The network's a/b ``(B, 2, r, r)`` for the shrunk inputs (each ``(1, 3, r, r)``),
         run as one batch (and a hint model's hint planes ``(B, hint_channels, r, r)``)."""
         config = self.generator.config
-        batch = torch.cat([self._network_input(small) for small in smalls])
+        batch = torch.cat(_by_kind(self._network_input, smalls))
         pred = self.network(batch, hints)
         return lab.denormalize_ab(pred, config.ab_scale)
 
@@ -387,6 +384,33 @@ def _load_chunks(items: Sequence[Any], batch_size: int, label: bool) -> Iterator
             chunk, pixels = [], 0
     if chunk:
         yield chunk
+
+
+def _by_kind(
+    fn: Callable[..., torch.Tensor], smalls: list[torch.Tensor], *rows: torch.Tensor
+) -> list[torch.Tensor]:
+    """``fn(small, *(t[i : i + 1] for t in rows))`` for each shrunk photo ``smalls[i]``
+    (``(1, 3, h, w)``, a gray one expanded from one plane), run once per kind of photo
+    (dtype, gray or colour, size) on all photos of that kind at once: the same values
+    (``fn`` works pixel by pixel), with a handful of tensor operations per chunk instead
+    of per photo (on small tensors each costs more than its arithmetic)."""
+    kinds: dict[tuple[Any, ...], list[int]] = {}
+    for index, small in enumerate(smalls):
+        key = (small.dtype, small.device, small.stride(1) == 0, tuple(small.shape[-2:]))
+        kinds.setdefault(key, []).append(index)
+    results: list[torch.Tensor] = [smalls[0]] * len(smalls)
+    for (*_, gray, _size), indices in kinds.items():
+        if len(indices) == 1:
+            group = smalls[indices[0]]
+        elif gray:  # stays one plane expanded, as each photo was
+            group = torch.cat([smalls[i][:, :1] for i in indices]).expand(-1, 3, -1, -1)
+        else:
+            group = torch.cat([smalls[i] for i in indices])
+        picked = torch.tensor(indices, device=rows[0].device) if rows else None
+        out = fn(group, *(t.index_select(0, picked) for t in rows))
+        for row, index in enumerate(indices):
+            results[index] = out[row : row + 1]
+    return results
 
 
 def _is_8bit_plane(planes: torch.Tensor) -> bool:
