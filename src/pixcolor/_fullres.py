@@ -34,7 +34,7 @@ from pixcolor import lab
 from pixcolor._output import OutputWriter, _quantize_array
 from pixcolor.images import LoadedImage
 
-__all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets"]
+__all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets", "shrink_plane"]
 
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luma weights of gamma-encoded R', G', B' (PIL's ``convert("L")``)."""
@@ -152,6 +152,30 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     if writer is not None:
         return writer.result()
     return _assemble(loaded, planes)
+
+
+def shrink_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A uint8 plane ``(H, W)`` resized to ``size`` ``(h, w)`` by Pillow's antialiased
+    bilinear filter, in horizontal bands on the worker threads (Pillow releases the GIL;
+    each band is resized from its own box of the source, which gives the same samples as
+    one whole resize)."""
+    height, width = plane.shape
+    image = Image.frombuffer("L", (width, height), plane, "raw", "L", 0, 1)
+    rows = size[0]
+    workers = min(_workers(), rows, max(1, height * width // _STRIP_PIXELS))
+    if workers == 1:
+        return np.array(image.resize(size[::-1], Image.Resampling.BILINEAR))
+    out = np.empty(size, np.uint8)
+
+    def band(index: int) -> None:
+        first, last = rows * index // workers, rows * (index + 1) // workers
+        box = (0.0, height * first / rows, float(width), height * last / rows)
+        part = image.resize((size[1], last - first), Image.Resampling.BILINEAR, box=box)
+        out[first:last] = np.asarray(part)
+
+    for future in [_executor().submit(band, index) for index in range(workers)]:
+        future.result()
+    return out
 
 
 def _linear_plan(size: int, source: int) -> tuple[np.ndarray, np.ndarray]:
