@@ -106,11 +106,18 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     rows = offsets.shape[-2]
     lower, weight = _linear_plan(height, rows)
     planes: Any
+    prepare: Callable[[int, int], tuple[Any, Any, int]]
     if use_numpy:
         small = offsets.detach().to("cpu", torch.float32).numpy() * np.float32(top)
-        wide_ = _horizontal(small, width)
-        step_ = np.zeros_like(wide_)
-        np.subtract(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
+
+        def prepare(start: int, stop: int) -> tuple[Any, Any, int]:
+            # Each thread interpolates horizontally the render rows its band needs.
+            low, high = int(lower[start]), min(int(lower[stop - 1]) + 2, rows)
+            wide = _horizontal(small[:, low:high], width)
+            step = np.zeros_like(wide)
+            np.subtract(wide[:, 1:], wide[:, :-1], out=step[:, :-1])
+            return wide, step, low
+
         src = pixels.numpy()
         xp: Any = np
     else:
@@ -118,6 +125,10 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
         wide_ = F.interpolate(small_t, size=(rows, width), mode="bilinear", align_corners=False)[0]
         step_ = torch.zeros_like(wide_)
         torch.sub(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
+
+        def prepare(start: int, stop: int) -> tuple[Any, Any, int]:
+            return wide_, step_, 0
+
         src = pixels
         xp = torch
         lower = torch.from_numpy(lower).to(pixels.device)
@@ -134,8 +145,9 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     else:
         writer = OutputWriter(loaded)
 
-    def strip(first: int, last: int) -> None:
-        out = _vertical(xp, wide_, step_, lower[first:last], weight[first:last])
+    def strip(first: int, last: int, band: tuple[Any, Any, int]) -> None:
+        wide, step, low = band
+        out = _vertical(xp, wide, step, lower[first:last] - low, weight[first:last])
         luma = _luma(xp, src, first, last, gray, top)
         _fit(xp, out, luma, top)
         if eight_bit:
@@ -148,7 +160,7 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
             writer.write(_as_tensor(out[:3]), first)
 
     strip_rows = max(1, _STRIP_PIXELS // width)
-    _run_strips(strip, height, strip_rows, parallel=use_numpy)
+    _run_strips(strip, height, strip_rows, parallel=use_numpy, prepare=prepare)
     if writer is not None:
         return writer.result()
     return _assemble(loaded, planes)
@@ -269,15 +281,25 @@ def _as_tensor(values: Any) -> torch.Tensor:
     return torch.from_numpy(values) if isinstance(values, np.ndarray) else values
 
 
-def _run_strips(strip: Callable[[int, int], None], height: int, rows: int, parallel: bool) -> None:
-    """``strip(first, last)`` over all rows in strips of ``rows``; in parallel, one band
-    of consecutive strips per worker thread (a task per strip would cost more than it)."""
+def _run_strips(
+    strip: Callable[[int, int, Any], None],
+    height: int,
+    rows: int,
+    parallel: bool,
+    prepare: Callable[[int, int], Any],
+) -> None:
+    """``strip(first, last, prepare(start, stop))`` over all rows in strips of ``rows``; in
+    parallel, one band ``start:stop`` of consecutive strips per worker thread (a task per
+    strip would cost more than it), ``prepare`` called once per band in its thread."""
     workers = min(_workers(), -(-height // rows)) if parallel else 1
 
     def band(index: int) -> None:
         start, stop = height * index // workers, height * (index + 1) // workers
+        if start == stop:
+            return
+        context = prepare(start, stop)
         for first in range(start, stop, rows):
-            strip(first, min(stop, first + rows))
+            strip(first, min(stop, first + rows), context)
 
     if workers == 1:
         band(0)
