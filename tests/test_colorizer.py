@@ -204,6 +204,19 @@ class TestByKind:
             assert torch.equal(grouped[index], alone)
             assert torch.equal(inputs[index], col._network_input(small))
 
+    def test_runs_on_one_torch_thread(self, col: Colorizer) -> None:
+        from pixcolor.images import load_image
+
+        small = col._shrink(load_image(_U8[..., :3]).pixels, SIZE)
+        seen: list[int] = []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)  # as on a 2-core machine
+        try:
+            colorizer._by_kind(lambda x: seen.append(torch.get_num_threads()) or x, [small])
+            assert seen == [1] and torch.get_num_threads() == 2  # and restored
+        finally:
+            torch.set_num_threads(threads)
+
 
 class TestArguments:
     @pytest.mark.parametrize("render_size", [0, -32, 48, 250, 32.0, True, "256"])
