@@ -180,6 +180,44 @@ class TestStrips:
             np.testing.assert_array_equal(a, b)
 
 
+class TestByKind:
+    def test_one_call_per_kind_same_values_as_one_by_one(self, col: Colorizer) -> None:
+        """The network input and colour offsets of a chunk: one call for each kind of
+        photo (8-bit gray, 8-bit colour, float colour), each photo's values unchanged."""
+        from pixcolor.images import load_image
+
+        rgb = _U8[..., :3]
+        photos = [rgb[..., 0], rgb, rgb[::-1, :, 0].copy(), rgb / 255.0, rgb[:, ::-1].copy()]
+        smalls = [col._shrink(load_image(p).pixels, SIZE) for p in photos]
+        ab = torch.randn(len(photos), 2, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+        calls: list[int] = []
+
+        def offsets(small: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            calls.append(small.shape[0])
+            return _fullres.chroma_offsets(small, rows * 40)
+
+        grouped = colorizer._by_kind(offsets, smalls, ab)
+        assert sorted(calls) == [1, 2, 2]
+        inputs = colorizer._by_kind(col._network_input, smalls)
+        for index, small in enumerate(smalls):
+            alone = _fullres.chroma_offsets(small, ab[index : index + 1] * 40)
+            assert torch.equal(grouped[index], alone)
+            assert torch.equal(inputs[index], col._network_input(small))
+
+    def test_runs_on_one_torch_thread(self, col: Colorizer) -> None:
+        from pixcolor.images import load_image
+
+        small = col._shrink(load_image(_U8[..., :3]).pixels, SIZE)
+        seen: list[int] = []
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)  # as on a 2-core machine
+        try:
+            colorizer._by_kind(lambda x: seen.append(torch.get_num_threads()) or x, [small])
+            assert seen == [1] and torch.get_num_threads() == 2  # and restored
+        finally:
+            torch.set_num_threads(threads)
+
+
 class TestArguments:
     @pytest.mark.parametrize("render_size", [0, -32, 48, 250, 32.0, True, "256"])
     def test_render_size(self, col: Colorizer, render_size: Any) -> None:

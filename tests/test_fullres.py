@@ -139,6 +139,20 @@ class TestRender:
         assert out.flags.writeable and gray[0, 0] == 0
 
 
+class TestShrinkPlane:
+    @pytest.mark.parametrize(("shape", "size"), [((301, 77), (32, 16)), ((40, 900), (3, 64))])
+    def test_bands_give_one_whole_resize(
+        self, monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], size: tuple[int, int]
+    ) -> None:
+        plane = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+        whole = np.asarray(Image.fromarray(plane).resize(size[::-1], Image.Resampling.BILINEAR))
+        monkeypatch.setattr(_fullres, "_STRIP_PIXELS", 500)
+        monkeypatch.setattr(_fullres, "_workers", lambda: 3)  # three bands on the pool
+        out = _fullres.shrink_plane(plane, size)
+        np.testing.assert_array_equal(out, whole)
+        assert out.flags.writeable
+
+
 class TestEightBitRenderSize:
     def test_lightness_by_lookup_tables(self) -> None:
         from pixcolor import lab

@@ -34,7 +34,7 @@ from pixcolor import lab
 from pixcolor._output import OutputWriter, _quantize_array
 from pixcolor.images import LoadedImage
 
-__all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets"]
+__all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets", "shrink_plane"]
 
 LUMA = (0.299, 0.587, 0.114)
 """Rec. 601 luma weights of gamma-encoded R', G', B' (PIL's ``convert("L")``)."""
@@ -106,11 +106,18 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     rows = offsets.shape[-2]
     lower, weight = _linear_plan(height, rows)
     planes: Any
+    prepare: Callable[[int, int], tuple[Any, Any, int]]
     if use_numpy:
         small = offsets.detach().to("cpu", torch.float32).numpy() * np.float32(top)
-        wide_ = _horizontal(small, width)
-        step_ = np.zeros_like(wide_)
-        np.subtract(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
+
+        def prepare(start: int, stop: int) -> tuple[Any, Any, int]:
+            # Each thread interpolates horizontally the render rows its band needs.
+            low, high = int(lower[start]), min(int(lower[stop - 1]) + 2, rows)
+            wide = _horizontal(small[:, low:high], width)
+            step = np.zeros_like(wide)
+            np.subtract(wide[:, 1:], wide[:, :-1], out=step[:, :-1])
+            return wide, step, low
+
         src = pixels.numpy()
         xp: Any = np
     else:
@@ -118,6 +125,10 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
         wide_ = F.interpolate(small_t, size=(rows, width), mode="bilinear", align_corners=False)[0]
         step_ = torch.zeros_like(wide_)
         torch.sub(wide_[:, 1:], wide_[:, :-1], out=step_[:, :-1])
+
+        def prepare(start: int, stop: int) -> tuple[Any, Any, int]:
+            return wide_, step_, 0
+
         src = pixels
         xp = torch
         lower = torch.from_numpy(lower).to(pixels.device)
@@ -134,8 +145,9 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     else:
         writer = OutputWriter(loaded)
 
-    def strip(first: int, last: int) -> None:
-        out = _vertical(xp, wide_, step_, lower[first:last], weight[first:last])
+    def strip(first: int, last: int, band: tuple[Any, Any, int]) -> None:
+        wide, step, low = band
+        out = _vertical(xp, wide, step, lower[first:last] - low, weight[first:last])
         luma = _luma(xp, src, first, last, gray, top)
         _fit(xp, out, luma, top)
         if eight_bit:
@@ -148,10 +160,34 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
             writer.write(_as_tensor(out[:3]), first)
 
     strip_rows = max(1, _STRIP_PIXELS // width)
-    _run_strips(strip, height, strip_rows, parallel=use_numpy)
+    _run_strips(strip, height, strip_rows, parallel=use_numpy, prepare=prepare)
     if writer is not None:
         return writer.result()
     return _assemble(loaded, planes)
+
+
+def shrink_plane(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A uint8 plane ``(H, W)`` resized to ``size`` ``(h, w)`` by Pillow's antialiased
+    bilinear filter, in horizontal bands on the worker threads (Pillow releases the GIL;
+    each band is resized from its own box of the source, which gives the same samples as
+    one whole resize)."""
+    height, width = plane.shape
+    image = Image.frombuffer("L", (width, height), plane, "raw", "L", 0, 1)
+    rows = size[0]
+    workers = min(_workers(), rows, max(1, height * width // _STRIP_PIXELS))
+    if workers == 1:
+        return np.array(image.resize(size[::-1], Image.Resampling.BILINEAR))
+    out = np.empty(size, np.uint8)
+
+    def band(index: int) -> None:
+        first, last = rows * index // workers, rows * (index + 1) // workers
+        box = (0.0, height * first / rows, float(width), height * last / rows)
+        part = image.resize((size[1], last - first), Image.Resampling.BILINEAR, box=box)
+        out[first:last] = np.asarray(part)
+
+    for future in [_executor().submit(band, index) for index in range(workers)]:
+        future.result()
+    return out
 
 
 def _linear_plan(size: int, source: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,15 +281,25 @@ def _as_tensor(values: Any) -> torch.Tensor:
     return torch.from_numpy(values) if isinstance(values, np.ndarray) else values
 
 
-def _run_strips(strip: Callable[[int, int], None], height: int, rows: int, parallel: bool) -> None:
-    """``strip(first, last)`` over all rows in strips of ``rows``; in parallel, one band
-    of consecutive strips per worker thread (a task per strip would cost more than it)."""
+def _run_strips(
+    strip: Callable[[int, int, Any], None],
+    height: int,
+    rows: int,
+    parallel: bool,
+    prepare: Callable[[int, int], Any],
+) -> None:
+    """``strip(first, last, prepare(start, stop))`` over all rows in strips of ``rows``; in
+    parallel, one band ``start:stop`` of consecutive strips per worker thread (a task per
+    strip would cost more than it), ``prepare`` called once per band in its thread."""
     workers = min(_workers(), -(-height // rows)) if parallel else 1
 
     def band(index: int) -> None:
         start, stop = height * index // workers, height * (index + 1) // workers
+        if start == stop:
+            return
+        context = prepare(start, stop)
         for first in range(start, stop, rows):
-            strip(first, min(stop, first + rows))
+            strip(first, min(stop, first + rows), context)
 
     if workers == 1:
         band(0)

@@ -282,8 +282,10 @@ class UNetGenerator(PretrainedMixin, nn.Module):
                 :attr:`stride`.
             hints: For a hint model, the hint planes ``(B, hint_channels, H, W)``: hint
                 ``a / ab_scale``, ``b / ab_scale`` and the mask (see :class:`UNetConfig`).
-                ``None`` means no hints (all-zero planes). Must be ``None`` for a model
-                without hint channels.
+                ``None`` means no hints: the same output as all-zero planes. Without a hint
+                (``None`` or an all-zero mask) the spreads are skipped, as they are exactly
+                zero: only the network runs. Must be ``None`` for a model without hint
+                channels.
 
         Returns:
             Normalised ab, shape ``(B, out_channels, H, W)``.
