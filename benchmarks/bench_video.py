@@ -25,6 +25,7 @@ Run: ``python benchmarks/bench_video.py CLIPS [--photos DIR] [--films 8] [--mode
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pixcolor import Colorizer
+from pixcolor import Colorizer, TemporalFilter
 from pixcolor.video import colorize_video, is_video_file
 from pixcolor.video_metrics import evaluate_video
 
@@ -47,6 +48,7 @@ FILM_FRAMES = 40
 FILM_GAIN = 0.06
 FILM_NOISE = 3.0
 FILM_SIDE = 640
+TEMPORAL = TemporalFilter()
 
 
 def main() -> None:
@@ -63,6 +65,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--skip", default="", help="comma-separated: quality, films, speed")
     parser.add_argument(
+        "--filter", default=None,
+        help='TemporalFilter settings as JSON, e.g. \'{"strength": 0.95}\' (default: the default)',
+    )  # fmt: skip
+    parser.add_argument(
         "--max-frames", type=int, default=0,
         help="score the first N frames of each clip (re-encoded at CRF 10, audio copied)",
     )  # fmt: skip
@@ -70,6 +76,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
+    global TEMPORAL
+    if args.filter:
+        TEMPORAL = TemporalFilter(**json.loads(args.filter))
+    print(f"temporal filter: {TEMPORAL}")
     _print_machine()
     colorizer = Colorizer.from_pretrained(args.model, device="cpu")
     print(f"model: {args.model or 'bundled'}, {colorizer}, torch threads {torch.get_num_threads()}")
@@ -100,7 +110,9 @@ def _quality(colorizer: Colorizer, clips: list[Path], batch_size: int, faithful:
     print(header)
     ratios, deltas = [], []
     for clip in clips:
-        res = evaluate_video(colorizer, clip, batch_size=batch_size, progress=False)
+        res = evaluate_video(
+            colorizer, clip, batch_size=batch_size, temporal=TEMPORAL, progress=False
+        )
         t, f = res["temporal"], res["per_frame"]
         ratio = t["flicker"] / f["flicker"] if f["flicker"] else float("nan")
         ratios.append(ratio)
@@ -123,7 +135,9 @@ def _quality(colorizer: Colorizer, clips: list[Path], batch_size: int, faithful:
 def _faithful(colorizer: Colorizer, clip: Path, batch_size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"out{clip.suffix}"
-        colorize_video(colorizer, clip, out, batch_size=batch_size, progress=False)
+        colorize_video(
+            colorizer, clip, out, batch_size=batch_size, temporal=TEMPORAL, progress=False
+        )
         src, dst = _stamps(clip), _stamps(out)
         src_audio, dst_audio = _audio(clip), _audio(out)
     same_times = len(src) == len(dst) and all(
@@ -191,12 +205,12 @@ def _make_films(photos: Path, n: int, out: Path) -> list[Path]:
     chosen = files[:: max(1, len(files) // n)][:n]
     rng = np.random.default_rng(0)
     clips = []
-    for path in chosen:
+    for index, path in enumerate(chosen):
         img = Image.open(path).convert("RGB")
         scale = min(1.0, FILM_SIDE / max(img.size))
         size = (int(img.width * scale) // 2 * 2, int(img.height * scale) // 2 * 2)
         rgb = np.asarray(img.resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
-        clip = out / f"{path.stem[:40]}.mkv"
+        clip = out / f"{index}-{path.stem.split('__')[-1][:40]}.mkv"  # unique, readable
         with av.open(str(clip), "w") as c:
             stream = c.add_stream("ffv1", rate=Fraction(24))
             stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv444p"
@@ -222,8 +236,9 @@ def _speed(colorizer: Colorizer, clip: Path, batch_size: int, repeat: int) -> No
 
         def video() -> None:
             colorize_video(
-                colorizer, clip, out, batch_size=batch_size, overwrite=True, progress=False
-            )
+                colorizer, clip, out, batch_size=batch_size, temporal=TEMPORAL,
+                overwrite=True, progress=False,
+            )  # fmt: skip
 
         def images() -> None:
             for start in range(0, n, 64):  # chunks: the list would not fit a long clip

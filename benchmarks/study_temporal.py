@@ -40,6 +40,7 @@ from pixcolor.video import is_video_file
 
 KR, KB = 0.299, 0.114  # BT.601: the clips' matrix
 MATRIX = ("bt601", KR, KB)
+SIGNAL = "offsets"
 DEFAULT_SETTINGS = [
     {"strength": 0.8, "sigma": 0.03, "radius": 2},
     {"strength": 0.9, "sigma": 0.05, "radius": 2},
@@ -58,7 +59,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--model", default=None)
     parser.add_argument("--settings", default=json.dumps(DEFAULT_SETTINGS))
+    parser.add_argument(
+        "--signal", choices=("offsets", "ab"), default="offsets",
+        help="what is filtered: the colour offsets from gray (as the pipeline does) or the "
+        "predicted a/b (offsets then computed from each frame's own gray)",
+    )  # fmt: skip
     args = parser.parse_args()
+    global SIGNAL
+    SIGNAL = args.signal
     colorizer = Colorizer.from_pretrained(args.model, device="cpu", precision="fp32")
     clips = {
         p.name: _clip_frames(p, args.frames)
@@ -76,11 +84,14 @@ def main() -> None:
             smear = _smear(filt, d)
             row.append(f"{name}: flicker x{flick / flick0:.2f} dPSNR {psnr - psnr0:+.2f} "
                        f"smear {smear:.2f} dB")  # fmt: skip
-        ratios = [
-            _score(filt, d, d["ab"])[1] / _score(None, d, d["ab"])[1] for d in film_data.values()
-        ]
+        ratios = {
+            name: _score(filt, d, d["ab"])[1] / _score(None, d, d["ab"])[1]
+            for name, d in film_data.items()
+        }
         if ratios:
-            row.append(f"old film: flicker x{np.mean(ratios):.2f} (worst {max(ratios):.2f})")
+            worst = max(ratios, key=ratios.__getitem__)
+            row.append(f"old film: flicker x{np.mean(list(ratios.values())):.2f} (worst "
+                       f"{ratios[worst]:.2f}, {worst[:24]})")  # fmt: skip
         print(settings, " | ".join(row), flush=True)
 
 
@@ -162,7 +173,10 @@ def _to_rgb(luma: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 def _score(
     filt: TemporalFilter | None, d: dict[str, torch.Tensor], ab: torch.Tensor
 ) -> tuple[float, float]:
-    offsets = _filtered(filt, d["small"], chroma_offsets(d["small"], ab))
+    if SIGNAL == "ab":
+        offsets = chroma_offsets(d["small"], _filtered(filt, d["small"], ab))
+    else:
+        offsets = _filtered(filt, d["small"], chroma_offsets(d["small"], ab))
     uv = chroma_planes(d["gray"], offsets, "yuv444p", MATRIX, False)
     rgb = _to_rgb(d["luma"], uv)
     psnr = (10 * torch.log10(1 / (rgb - d["truth"]).square().mean((1, 2, 3)))).mean().item()
