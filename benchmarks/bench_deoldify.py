@@ -25,7 +25,7 @@ preset, offline, timed the first time (read, convert, write the safetensors) and
 second (the cached conversion only).
 
 Memory: each colorizer in a fresh subprocess that reports its peak resident memory
-(``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
+(``VmHWM`` on Linux, else ``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
 peaks are high-water marks and do not depend on the machine's load. MB = 10**6 bytes.
 
 Run: ``python benchmarks/bench_deoldify.py [--variant artistic] [--size 4000x3000]
@@ -234,6 +234,14 @@ def _rounds(values: list[float]) -> str:
 
 
 def _maxrss_mb() -> float:
+    """This process's peak resident memory: Linux's VmHWM (ru_maxrss would include the
+    parent's peak, which a child inherits through fork and exec), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
