@@ -3,17 +3,20 @@
 A ``--size`` grayscale JPEG (default 4000x3000, 12 MP; a test photo upscaled) is colorized
 by ``Colorizer.colorize(path)`` with
 
-* DeOldify's artistic network (:class:`pixcolor.DeOldifyGenerator`, ``--variant``) at its
-  ``render_size`` (``render_factor`` 35 x 16 = 560 unless ``--render-size``), and
+* ``Colorizer.from_pretrained("deoldify")`` (``--variant``; DeOldify's network with random
+  weights, from a synthetic Hugging Face cache holding a learner file of the real one's
+  layout and size, converted once) at its ``render_size`` (``render_factor`` 35 x 16 = 560
+  unless ``--render-size``), and
 * the bundled model at its own render size, for scale,
 
-on the CPU with ``--threads`` torch threads. Both have random or bundled weights: time and
-memory do not depend on the weights' values.
+on the CPU with ``--threads`` torch threads, ``precision="auto"`` (the choice is printed).
+Time and memory do not depend on the weights' values.
 
 Time: one process, both colorizers, rounds interleaved after a warm-up round (load from
 other processes hits both alike); medians over ``--repeat`` rounds, and the median of the
-per-round ratios. The DeOldify network's bare forward at its render size is timed in the
-same rounds, to show how much of ``colorize`` it is.
+per-round ratios. The DeOldify network's bare forward at its render size (the colorizer's
+:class:`~pixcolor.InferenceModel`, batch 1) is timed in the same rounds, to show how much
+of ``colorize`` it is. The CPU model and the load average (before and after) are printed.
 
 Conversion: the ``--variant``'s network with random weights, saved as DeOldify's
 ``Learner.save`` would (state dict in DeOldify's layout, an optimizer entry with slices),
@@ -22,7 +25,7 @@ preset, offline, timed the first time (read, convert, write the safetensors) and
 second (the cached conversion only).
 
 Memory: each colorizer in a fresh subprocess that reports its peak resident memory
-(``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
+(``VmHWM`` on Linux, else ``ru_maxrss``) after ``import pixcolor``, after loading the model and after colorizing;
 peaks are high-water marks and do not depend on the machine's load. MB = 10**6 bytes.
 
 Run: ``python benchmarks/bench_deoldify.py [--variant artistic] [--size 4000x3000]
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -56,6 +60,7 @@ def main() -> None:
     parser.add_argument("--render-size", type=int, default=None)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--photo", help=argparse.SUPPRESS)
+    parser.add_argument("--render", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_memory_child(args)))
@@ -63,29 +68,29 @@ def main() -> None:
 
     import torch
 
-    import pixcolor
     from pixcolor.models.deoldify import DEOLDIFY_VARIANTS
 
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.lower().split("x"))
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         photo = _make_photo(Path(tmp), width, height)
-        model_dir = Path(tmp) / "deoldify"
-        config = dict(DEOLDIFY_VARIANTS[args.variant])
-        if args.render_size:
-            config["render_size"] = args.render_size
-        pixcolor.DeOldifyGenerator(**config).save_pretrained(model_dir)
+        conversion = _time_conversion(Path(tmp), args.variant)  # sets up the synthetic cache
+        render = args.render_size or DEOLDIFY_VARIANTS[args.variant]["render_size"]
+        preset = conversion["preset"]
+        common = ["--photo", str(photo), "--threads", str(args.threads), "--render", str(render)]
         memory = {
-            name: _run_child(["--child", model, "--photo", str(photo), "--threads", str(args.threads)])
-            for name, model in (("bundled", "bundled"), ("deoldify", str(model_dir)))
-        }  # fmt: skip
-        times = _time_interleaved(photo, model_dir, args.repeat)
-        conversion = _time_conversion(Path(tmp), args.variant)
+            name: _run_child(["--child", model, *common])
+            for name, model in (("bundled", "bundled"), ("deoldify", preset))
+        }
+        times = _time_interleaved(photo, preset, render, args.repeat)
 
-    render = config["render_size"]
+    print(f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.threads} torch threads; "
+          f"load average (1/5/15 min) {_load(load_before)} before, {_load(os.getloadavg())} "
+          "after")  # fmt: skip
     print(f"{width}x{height} grayscale JPEG ({width * height / 1e6:.0f} MP), colorize(path) on "
-          f"CPU, {args.threads} torch threads, torch {torch.__version__}; DeOldify "
-          f"{args.variant} (random weights) at render_size {render}")  # fmt: skip
+          f"CPU; Colorizer.from_pretrained({preset!r}) (random weights) at render_size "
+          f"{render}, network {times['network']}")  # fmt: skip
     print(f"{'':34s}{'bundled':>10s}{'deoldify':>10s}")
     for key, label in (
         ("after_import", "peak after import pixcolor, MB"),
@@ -96,6 +101,8 @@ def main() -> None:
     added = {k: v["after_colorize"] - v["after_import"] for k, v in memory.items()}
     print(f"{'added over import, MB':34s}{added['bundled']:10.0f}{added['deoldify']:10.0f}")
     print(f"{'colorize, s (median)':34s}{times['bundled']:10.2f}{times['deoldify']:10.2f}")
+    print(f"{'colorize, s (all rounds)':34s}{_rounds(times['rounds']['bundled']):>10s}"
+          f"{_rounds(times['rounds']['deoldify']):>10s}")  # fmt: skip
     print(f"deoldify / bundled colorize time: {times['ratio']:.1f}x; DeOldify's bare forward at "
           f"{render}x{render}: {times['forward']:.2f} s ({times['forward'] / times['deoldify']:.0%} "
           f"of its colorize)")  # fmt: skip
@@ -104,24 +111,19 @@ def main() -> None:
           f"(cached conversion) {conversion['second']:.1f} s")  # fmt: skip
 
 
-def _time_interleaved(photo: Path, model_dir: Path, repeat: int) -> dict[str, float]:
+def _time_interleaved(photo: Path, preset: str, render: int, repeat: int) -> dict[str, Any]:
     import torch
 
     import pixcolor
 
     bundled = pixcolor.Colorizer.from_pretrained(device="cpu")
-    deoldify = pixcolor.Colorizer.from_pretrained(model_dir, device="cpu")
-    render = deoldify.generator.config.render_size
-    x = torch.randn(1, 3, render, render).contiguous(memory_format=torch.channels_last)
-
-    def forward() -> None:
-        with torch.inference_mode(), deoldify.autocast():
-            deoldify.generator(x)
+    deoldify = pixcolor.Colorizer.from_pretrained(preset, device="cpu")
+    x = torch.randn(1, 3, render, render)
 
     candidates = {
         "bundled": lambda: bundled.colorize(photo),
-        "deoldify": lambda: deoldify.colorize(photo),
-        "forward": forward,
+        "deoldify": lambda: deoldify.colorize(photo, render_size=render),
+        "forward": lambda: deoldify.network(x),
     }
     rounds: dict[str, list[float]] = {k: [] for k in candidates}
     for round_index in range(repeat + 1):
@@ -130,16 +132,18 @@ def _time_interleaved(photo: Path, model_dir: Path, repeat: int) -> dict[str, fl
             run()
             if round_index:  # round 0 warms up
                 rounds[name].append(time.perf_counter() - start)
-    result = {k: statistics.median(v) for k, v in rounds.items()}
+    result: dict[str, Any] = {k: statistics.median(v) for k, v in rounds.items()}
     result["ratio"] = statistics.median(
         d / b for d, b in zip(rounds["deoldify"], rounds["bundled"], strict=True)
     )
+    result["rounds"] = rounds
+    result["network"] = f"{deoldify.precision} {deoldify.network.memory_format}"
     return result
 
 
 def _time_conversion(folder: Path, variant: str) -> dict[str, Any]:
-    import os
-
+    """Time the preset's first and second ``from_pretrained``; leaves this process's
+    environment pointing at the synthetic cache (for the later runs and children)."""
     import torch
 
     sys.path.insert(0, str(ASSETS.parent))  # tests/: the DeOldify-layout writer of the tests
@@ -185,13 +189,15 @@ def _memory_child(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     colorizer = pixcolor.Colorizer.from_pretrained(args.child, device="cpu")
     after_load = _maxrss_mb()
-    out = colorizer.colorize(args.photo)
+    render = args.render if args.child != "bundled" else None
+    out = colorizer.colorize(args.photo, render_size=render)
     assert out.mode == "RGB", out.mode
     return {"after_import": after_import, "after_load": after_load, "after_colorize": _maxrss_mb()}
 
 
 def _run_child(options: list[str]) -> dict[str, Any]:
-    """Run this script in a fresh interpreter; its last stdout line is a JSON object."""
+    """Run this script in a fresh interpreter (with this process's environment: the
+    synthetic cache); its last stdout line is a JSON object."""
     done = subprocess.run(
         [sys.executable, __file__, *options], capture_output=True, text=True, check=True
     )
@@ -207,7 +213,35 @@ def _make_photo(folder: Path, width: int, height: int) -> Path:
     return path
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical CPUs)"
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{v:.1f}" for v in load)
+
+
+def _rounds(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
+
+
 def _maxrss_mb() -> float:
+    """This process's peak resident memory: Linux's VmHWM (ru_maxrss would include the
+    parent's peak, which a child inherits through fork and exec), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 
