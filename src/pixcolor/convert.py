@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -376,16 +376,7 @@ def _load_mapped(
         else:
             mapped[target] = state[key]
     missing = sorted(set(expected) - set(mapped) - {t for t in key_map.values() if t})
-    problems = [
-        f"{label}: {_shorten(items)}"
-        for label, items in (
-            ("keys with no counterpart in pixcolor", unexpected),
-            ("keys mapped twice", duplicate),
-            ("shape mismatch", mismatched),
-            ("pixcolor tensors absent from the file", missing),
-        )
-        if items
-    ]
+    problems = _mapping_problems(unexpected, mismatched, missing, duplicate)
     if problems:
         raise CheckpointError(
             f"{path} does not match a {type(model).__name__}({_describe(model)}); "
@@ -453,6 +444,25 @@ def _describe(model: nn.Module) -> str:
     config = model.config  # type: ignore[union-attr]
     fields = ("encoder", "in_channels", "base_channels", "n_layers")
     return ", ".join(f"{f}={getattr(config, f)!r}" for f in fields if hasattr(config, f))
+
+
+def _mapping_problems(
+    unexpected: Sequence[str],
+    mismatched: Sequence[str],
+    missing: Sequence[str],
+    duplicate: Sequence[str] = (),
+) -> list[str]:
+    """What keeps a checkpoint's tensors from loading into a model, one phrase per kind."""
+    return [
+        f"{label}: {_shorten(list(items))}"
+        for label, items in (
+            ("keys with no counterpart in pixcolor", unexpected),
+            ("keys mapped twice", duplicate),
+            ("shape mismatch", mismatched),
+            ("pixcolor tensors absent from the file", missing),
+        )
+        if items
+    ]
 
 
 def _shorten(items: list[str], limit: int = 6) -> str:

@@ -30,6 +30,7 @@ import torch
 
 from pixcolor._atomic import temporary_dir
 from pixcolor._weights_only import load_weights_only
+from pixcolor.convert import _mapping_problems, _shorten
 from pixcolor.errors import CheckpointError
 from pixcolor.models.deoldify import DeOldifyGenerator
 
@@ -142,7 +143,9 @@ def load_deoldify_checkpoint(
         )
     bad = [repr(k) for k, v in obj.items() if not (isinstance(k, str) and torch.is_tensor(v))]
     if bad:
-        raise CheckpointError(f"{path}: not a state dict; entries not str -> Tensor: {_short(bad)}")
+        raise CheckpointError(
+            f"{path}: not a state dict; entries not str -> Tensor: {_shorten(bad)}"
+        )
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
@@ -191,15 +194,7 @@ def deoldify_from_state_dict(
         if key.endswith(".num_batches_tracked"):  # not in files from before torch 0.4.1
             mapped[key] = torch.zeros_like(expected[key])
     missing = sorted(set(expected) - set(mapped))
-    problems = [
-        f"{label}: {_short(items)}"
-        for label, items in (
-            ("keys with no counterpart in pixcolor", unexpected),
-            ("shape mismatch", mismatched),
-            ("pixcolor tensors absent from the file", missing),
-        )
-        if items
-    ]
+    problems = _mapping_problems(unexpected, mismatched, missing)
     if problems:
         raise CheckpointError(
             f"{source} does not match DeOldifyGenerator({architecture}); " + "; ".join(problems)
@@ -322,8 +317,3 @@ def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f"output_dir {str(output_dir)!r} is not empty; pass overwrite=True to replace it"
         )
-
-
-def _short(items: list[str], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
