@@ -30,7 +30,7 @@ import torch
 
 from pixcolor._atomic import temporary_dir
 from pixcolor._weights_only import load_weights_only
-from pixcolor.convert import _mapping_problems, _shorten
+from pixcolor.convert import _check_output_dir, _mapping_problems, _shorten
 from pixcolor.errors import CheckpointError
 from pixcolor.models.deoldify import DeOldifyGenerator
 
@@ -308,12 +308,3 @@ def _conv_relu_bn(rest: str, prefix: str) -> str | None:
         return head + "bn." + tail
     name = tail.partition(".")[0]
     return head + "attention." + tail if name in _ATTENTION or tail == "gamma" else None
-
-
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"output_dir {str(output_dir)!r} exists and is not a directory")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output_dir {str(output_dir)!r} is not empty; pass overwrite=True to replace it"
-        )
