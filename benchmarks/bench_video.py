@@ -10,16 +10,26 @@ Measured in one run with one model (default: the bundled one):
 (b) **Old film**: ``--films N`` photos of ``--photos`` (every k-th file) each made into a
     static 40-frame clip with per-frame gain jitter up to 6 % and Gaussian noise of sigma 3
     (8-bit levels), written losslessly (FFV1), then scored as in (a). Target: flicker
-    ratio <= 0.5.
+    ratio <= 0.5. Column ``floor``: the same ratio for a perfectly steady colour (the
+    filter at strength 0.999 with no change detection and a lookahead past the clip's end:
+    every frame gets the clip's mean colour). The output's own luma (noise and gain jitter
+    included) still moves its a/b, so no filter of the colour can go below it.
 (c) **Faithfulness** of the outputs of (a): frame count, timestamps (in presentation
     order) and audio packets (bytes) against the source.
 (d) **Throughput** on ``--speed-clip``: ``colorize_video`` (decode, network, chroma,
     filter, encode) against ``Colorizer.colorize`` on the same frames as a list of gray
     numpy images (decoded beforehand, not timed, nothing encoded), interleaved over
     ``--repeat`` rounds; the ratio is the median of per-round ratios. Target: >= 0.8.
+(e) **Encoder settings** (``--encoders``): each clip's first 120 frames (as decoded,
+    ``yuv420p``) encoded by libx264 at several (preset, CRF) pairs: file size, PSNR of the
+    luma and chroma planes against the frames encoded, wall and CPU seconds. This chose
+    the default (``veryfast``, CRF 16) against x264's own (``medium``, CRF 18).
 
 Run: ``python benchmarks/bench_video.py CLIPS [--photos DIR] [--films 8] [--model M]
-[--speed-clip FILE] [--repeat 3] [--threads 2] [--skip quality,films,speed]``.
+[--speed-clip FILE] [--repeat 3] [--threads 2] [--skip quality,films,speed] [--encoders]
+[--codec libx264 --crf 0]``. Flicker through a lossy codec includes the codec's own: it
+moves a steady chroma plane by a level or so from frame to frame (about 0.5 a/b units);
+``--crf 0`` (lossless) shows what the filter itself does.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ FILM_GAIN = 0.06
 FILM_NOISE = 3.0
 FILM_SIDE = 640
 TEMPORAL = TemporalFilter()
+ENCODER: dict[str, object] = {"codec": None, "crf": None}  # of the scored outputs
 
 
 def main() -> None:
@@ -72,6 +83,15 @@ def main() -> None:
         "--max-frames", type=int, default=0,
         help="score the first N frames of each clip (re-encoded at CRF 10, audio copied)",
     )  # fmt: skip
+    parser.add_argument("--encoders", action="store_true", help="run (e)")
+    parser.add_argument(
+        "--codec", default=None,
+        help="encoder of the scored outputs in (a) and (b) (default: colorize_video's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--crf", type=int, default=None,
+        help="its CRF; --codec libx264 --crf 0 scores the filter without codec noise",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -79,7 +99,8 @@ def main() -> None:
     global TEMPORAL
     if args.filter:
         TEMPORAL = TemporalFilter(**json.loads(args.filter))
-    print(f"temporal filter: {TEMPORAL}")
+    ENCODER.update(codec=args.codec, crf=args.crf)
+    print(f"temporal filter: {TEMPORAL}; scored outputs encoded with {ENCODER} (None: default)")
     _print_machine()
     colorizer = Colorizer.from_pretrained(args.model, device="cpu")
     print(f"model: {args.model or 'bundled'}, {colorizer}, torch threads {torch.get_num_threads()}")
@@ -96,31 +117,47 @@ def main() -> None:
               f"{FILM_GAIN:.0%}, noise sigma {FILM_NOISE:g}")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             films = _make_films(args.photos, args.films, Path(tmp))
-            _quality(colorizer, films, args.batch_size, faithful=False)
+            _quality(colorizer, films, args.batch_size, faithful=False, floor=True)
     if "speed" not in skip:
         clip = args.speed_clip or min(clips, key=_frame_count)
         print(f"\n(d) throughput on {clip.name}: colorize_video against colorize(list of frames)")
         _speed(colorizer, clip, args.batch_size, args.repeat)
+    if args.encoders:
+        print("\n(e) libx264 settings on the first 120 frames of each clip")
+        for clip in clips:
+            _encoders(clip, Path(cut_dir.name))
     _print_machine(load_only=True)
 
 
-def _quality(colorizer: Colorizer, clips: list[Path], batch_size: int, faithful: bool) -> None:
+STEADY = TemporalFilter(strength=0.999, sigma=1e6, lookahead=2 * FILM_FRAMES)
+
+
+def _quality(
+    colorizer: Colorizer, clips: list[Path], batch_size: int, faithful: bool, floor: bool = False
+) -> None:
     header = (f"{'clip':<28} {'frames':>6} {'PSNR t':>7} {'PSNR f':>7} {'dPSNR':>6} "
               f"{'flick t':>7} {'flick f':>7} {'truth':>6} {'ratio':>6}")  # fmt: skip
-    print(header)
+    print(header + (f" {'floor':>6}" if floor else ""))
     ratios, deltas = [], []
     for clip in clips:
         res = evaluate_video(
-            colorizer, clip, batch_size=batch_size, temporal=TEMPORAL, progress=False
+            colorizer, clip, batch_size=batch_size, temporal=TEMPORAL, progress=False, **ENCODER
         )
         t, f = res["temporal"], res["per_frame"]
         ratio = t["flicker"] / f["flicker"] if f["flicker"] else float("nan")
         ratios.append(ratio)
         deltas.append(t["psnr"] - f["psnr"])
+        steady = ""
+        if floor:
+            best = evaluate_video(
+                colorizer, clip, batch_size=batch_size, temporal=STEADY, progress=False,
+                **ENCODER,
+            )  # fmt: skip
+            steady = f" {best['temporal']['flicker'] / f['flicker']:>6.2f}"
         print(
             f"{clip.name[:28]:<28} {res['n_frames']:>6} {t['psnr']:>7.2f} {f['psnr']:>7.2f} "
             f"{t['psnr'] - f['psnr']:>+6.2f} {t['flicker']:>7.3f} {f['flicker']:>7.3f} "
-            f"{res['truth']['flicker']:>6.3f} {ratio:>6.2f}",
+            f"{res['truth']['flicker']:>6.3f} {ratio:>6.2f}{steady}",
             flush=True,
         )
         if faithful:
@@ -260,6 +297,42 @@ def _speed(colorizer: Colorizer, clip: Path, batch_size: int, repeat: int) -> No
         f"speed) median {statistics.median(ratios):.2f} (rounds: "
         f"{', '.join(f'{r:.2f}' for r in ratios)})"
     )
+
+
+ENCODER_SETTINGS = (("medium", 18), ("veryfast", 18), ("veryfast", 17), ("veryfast", 16),
+                    ("faster", 18), ("superfast", 18))  # fmt: skip
+
+
+def _encoders(clip: Path, tmp: Path) -> None:
+    with av.open(str(clip)) as c:
+        planes = []
+        for frame in c.decode(video=0):
+            planes.append(frame.reformat(format="yuv420p").to_ndarray())
+            if len(planes) == 120:
+                break
+    height = planes[0].shape[0] * 2 // 3
+    width = planes[0].shape[1]
+    out = tmp / "encoded.mp4"
+    for preset, crf in ENCODER_SETTINGS:
+        wall, cpu = time.perf_counter(), time.process_time()
+        with av.open(str(out), "w") as c:
+            stream = c.add_stream("libx264", rate=Fraction(30))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset}
+            for i, array in enumerate(planes):
+                frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
+                frame.pts = i
+                c.mux(stream.encode(frame))
+            c.mux(stream.encode(None))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        with av.open(str(out)) as c:
+            decoded = [f.to_ndarray() for f in c.decode(video=0)]
+        err = [(a.astype(np.float64) - d) ** 2 for a, d in zip(planes, decoded, strict=True)]
+        luma = 10 * np.log10(255**2 / np.mean([e[:height].mean() for e in err]))
+        chroma = 10 * np.log10(255**2 / np.mean([e[height:].mean() for e in err]))
+        print(f"{clip.name[:20]:<20} {preset:>9} CRF {crf}: {out.stat().st_size / 1e3:7.0f} kB, "
+              f"PSNR Y {luma:5.2f} dB, CbCr {chroma:5.2f} dB, {wall:5.2f} s wall, "
+              f"{cpu:5.2f} CPU-s", flush=True)  # fmt: skip
 
 
 def _frame_count(path: Path) -> int:

@@ -315,6 +315,11 @@ def test_arguments_are_checked(tmp_path: Path, colorizer: Colorizer) -> None:
         colorize_video(colorizer, src, tmp_path / "o.mp4", codec="nonsense", progress=False)
     with pytest.raises(VideoError, match="crf does not apply"):
         colorize_video(colorizer, src, tmp_path / "o.mkv", codec="ffv1", crf=10, progress=False)
+    with pytest.raises(ValueError, match="preset must be one of ultrafast, .*got 'quick'"):
+        colorize_video(colorizer, src, tmp_path / "o.mp4", preset="quick")
+    with pytest.raises(VideoError, match="preset does not apply to the ffv1 encoder"):
+        colorize_video(colorizer, src, tmp_path / "o.mkv", codec="ffv1", preset="fast",
+                       progress=False)  # fmt: skip
     with pytest.raises(FileNotFoundError):
         colorize_video(colorizer, tmp_path / "missing.mp4", tmp_path / "o.mp4")
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.mkv").exists()
@@ -442,9 +447,11 @@ def test_cli_colorizes_a_folder_of_videos(
         "--render-size",
         "32",
     ]
-    assert main([*args, "--temporal", "none", "--crf", "30"]) == 0
+    assert main([*args, "--temporal", "none", "--crf", "30", "--preset", "ultrafast"]) == 0
     captured = capsys.readouterr()
     assert "2 written" in captured.out and "frame" in captured.err  # a bar counting frames
+    encoded = (out / "clips" / "a.mp4").read_bytes()
+    assert b" crf=30.0 " in encoded and b" subme=0 " in encoded  # x264's ultrafast
     assert read_clip(out / "clips" / "a.mp4")["audio"] == read_clip(clips / "a.mp4")["audio"]
     assert read_clip(out / "clips" / "b.mkv")["size"] == (48, 32)
     assert main([*args, "--no-progress"]) == 0  # resumed: nothing to do
@@ -514,9 +521,9 @@ def test_ray_engine_refuses_videos(
         distributed.colorize_files([clip], tmp_path / "out", model=str(model_dir))
     assert not (tmp_path / "out").exists()
     code = main(["colorize", str(clip), "-o", str(tmp_path / "out"), "--engine", "ray",
-                 "--codec", "libx264", "--crf", "20"])  # fmt: skip
+                 "--codec", "libx264", "--crf", "20", "--preset", "fast"])  # fmt: skip
     assert code == 1
-    assert "--codec, --crf only apply with --engine local" in capsys.readouterr().err
+    assert "--codec, --crf, --preset only apply with --engine local" in capsys.readouterr().err
 
 
 def test_folder_mixing_photos_and_videos_with_report(tmp_path: Path, colorizer: Colorizer) -> None:
@@ -542,3 +549,18 @@ def test_folder_mixing_photos_and_videos_with_report(tmp_path: Path, colorizer: 
     assert status == {"photo.png": "written", "clip.mp4": "written", "broken.mkv": "failed"}
     assert read_clip(tmp_path / "out" / "mixed" / "clip.mp4")["size"] == (48, 32)
     assert not (tmp_path / "out" / "mixed" / "broken.mkv").exists()
+
+
+@pytest.mark.parametrize(("preset", "subme"), [(None, b"subme=2"), ("medium", b"subme=7")])
+def test_x264_preset_reaches_the_encoder(
+    tmp_path: Path, colorizer: Colorizer, preset: str | None, subme: bytes
+) -> None:
+    """x264 writes its settings into the stream: the default preset is veryfast (sub-pixel
+    refinement 2), "medium" refines at 7."""
+    src = make_clip(tmp_path / "in.mp4", frames=3)
+    out = colorize_video(
+        colorizer, src, tmp_path / "o.mp4", preset=preset, temporal="none", progress=False
+    )
+    assert out.codec == "libx264"
+    data = (tmp_path / "o.mp4").read_bytes()
+    assert b"x264 - core" in data and subme in data and b" crf=16.0 " in data

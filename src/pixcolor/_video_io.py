@@ -40,9 +40,18 @@ _QUALITY_ENCODERS = {
     "h264": ("libx264",), "hevc": ("libx265",), "vp9": ("libvpx-vp9",), "vp8": ("libvpx",),
     "av1": ("libsvtav1", "libaom-av1"),
 }  # fmt: skip
-# What each of them calls high quality: visually lossless on our clips at these values.
-DEFAULT_CRF = {"libx264": 18, "libx265": 20, "libvpx-vp9": 24, "libvpx": 10, "libsvtav1": 24,
+# What each of them calls high quality: visually lossless on our clips at these values
+# (libx264 at its default preset below: CRF 16 at "veryfast" keeps the shared clips' luma
+# within 0.5 dB of CRF 18 at "medium", benchmarks/bench_video.py --encoders).
+DEFAULT_CRF = {"libx264": 16, "libx265": 20, "libvpx-vp9": 24, "libvpx": 10, "libsvtav1": 24,
                "libaom-av1": 24}  # fmt: skip
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+           "veryslow", "placebo")  # fmt: skip
+"""Speed presets of the x264 and x265 encoders, fastest first (``preset=`` / ``--preset``)."""
+# Encoders taking a PRESETS name -> their default here. libx264 at "veryfast" spends about
+# a third of the CPU time of its own default ("medium") on our clips: on a CPU the encoder
+# would otherwise take a third of the run (bench_video.py --encoders).
+DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "medium"}
 _WEBM_CODECS = ("vp8", "vp9", "av1")
 # Decoded frames may arrive out of presentation-time order in files whose timestamps are
 # decode-order ones (a B-frame stream muxed without composition offsets): this many frames
@@ -303,10 +312,12 @@ class VideoWriter:
         crf: Constant rate factor for encoders that have one (lower is better);
             ``None``: :data:`DEFAULT_CRF`.
         pix_fmt: Pixel format of the frames that will be written.
+        preset: Speed preset of libx264 / libx265 (one of :data:`PRESETS`); ``None``:
+            :data:`DEFAULT_PRESET`.
 
     Raises:
-        VideoError: If the codec is unknown, not an encoder, or the container refuses a
-            stream.
+        VideoError: If the codec is unknown, not an encoder, does not take ``crf`` or
+            ``preset``, or the container refuses a stream.
     """
 
     def __init__(
@@ -317,6 +328,7 @@ class VideoWriter:
         codec: str | None,
         crf: int | None,
         pix_fmt: str,
+        preset: str | None = None,
     ) -> None:
         av = import_av()
         info = source.info
@@ -330,7 +342,7 @@ class VideoWriter:
         except av.FFmpegError as err:
             raise VideoError(f"cannot write {str(path)!r}: {_reason(err)}") from err
         try:
-            self.stream = self._add_video(source, crf, pix_fmt, muxer)
+            self.stream = self._add_video(source, crf, pix_fmt, muxer, preset)
             self.audio = {s.index: self.container.add_stream_from_template(s) for s in source.audio}
             self.container.metadata.update(
                 {k: v for k, v in source.container.metadata.items() if k != "encoder"}
@@ -340,7 +352,9 @@ class VideoWriter:
             raise
         self._opened = False
 
-    def _add_video(self, source: VideoReader, crf: int | None, pix_fmt: str, muxer: str) -> Any:
+    def _add_video(
+        self, source: VideoReader, crf: int | None, pix_fmt: str, muxer: str, preset: str | None
+    ) -> Any:
         info = source.info
         stream = self.container.add_stream(self.codec, rate=info.rate)
         stream.width, stream.height, stream.pix_fmt = info.width, info.height, pix_fmt
@@ -365,6 +379,13 @@ class VideoWriter:
             )
         elif source.stream.bit_rate:
             context.bit_rate = int(source.stream.bit_rate)
+        if self.codec in DEFAULT_PRESET:
+            options["preset"] = DEFAULT_PRESET[self.codec] if preset is None else preset
+        elif preset is not None:
+            raise VideoError(
+                f"preset does not apply to the {self.codec} encoder; it does to "
+                f"{', '.join(DEFAULT_PRESET)}"
+            )
         if muxer == "avi" and self.codec in ("libx264", "libx265"):
             options["bf"] = "0"  # AVI keeps no presentation timestamps: no B-frames
         stream.options = options

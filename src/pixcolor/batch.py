@@ -162,7 +162,7 @@ def colorize_files(
             ``None``: none), one line per file as it is done: ``{"input", "output",
             "status", "reason"}`` with status ``written``, ``skipped`` or ``failed``.
         video_options: More keyword arguments of :func:`pixcolor.video.colorize_video`
-            for videos (``temporal``, ``codec``, ``crf``).
+            for videos (``temporal``, ``codec``, ``crf``, ``preset``).
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.

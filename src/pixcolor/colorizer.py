@@ -291,7 +291,7 @@ class Colorizer:
         """Colourise a video file into ``dst``: streamed, flicker-free, audio kept.
 
         A thin front to :func:`pixcolor.video.colorize_video` (which documents every
-        argument, ``codec``, ``crf``, ``overwrite`` and ``progress`` among ``options``);
+        argument, ``codec``, ``crf``, ``preset``, ``overwrite`` and ``progress`` among ``options``);
         needs the ``video`` extra (``pip install 'pixcolor[video]'``).
 
         Returns:

@@ -20,7 +20,8 @@ in batches and encodes them into a new file:
   every audio stream is copied packet for packet; colour tags, sample aspect ratio,
   display rotation and metadata are carried over. Default codec: the source's when a
   constant-quality encoder for it exists (H.264, HEVC, VP8/9, AV1), else H.264, at a high
-  quality (CRF 18 for H.264), in ``yuv420p`` (``yuv444p`` for odd frame sizes).
+  quality (CRF 16 at x264's ``veryfast`` preset for H.264), in ``yuv420p`` (``yuv444p``
+  for odd frame sizes).
 * **Streamed.** Decoding, the network and encoding run in three threads joined by short
   queues, so memory holds a few batches whatever the clip's length, and the codecs work
   while the network does. The output is written to a temporary file beside the target and
@@ -50,6 +51,8 @@ from pixcolor._atomic import publish, temporary_file
 from pixcolor._temporal import TemporalFilter
 from pixcolor._video_io import (
     DEFAULT_CRF,
+    DEFAULT_PRESET,
+    PRESETS,
     VIDEO_EXTENSIONS,
     VideoReader,
     VideoWriter,
@@ -66,6 +69,8 @@ from pixcolor.spread import RESIDUAL_DECAY, spread_hints, working_size
 
 __all__ = [
     "DEFAULT_CRF",
+    "DEFAULT_PRESET",
+    "PRESETS",
     "VIDEO_EXTENSIONS",
     "TemporalFilter",
     "VideoReport",
@@ -118,6 +123,7 @@ def colorize_video(
     temporal: str | TemporalFilter = "auto",
     codec: str | None = None,
     crf: int | None = None,
+    preset: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> VideoReport:
@@ -143,6 +149,9 @@ def colorize_video(
             ...); ``None``: see the module docstring.
         crf: Constant rate factor for encoders that have one (lower is better; ``None``:
             :data:`DEFAULT_CRF`).
+        preset: Speed preset of the x264 / x265 encoders, ``"ultrafast"`` to ``"placebo"``
+            (:data:`PRESETS`; ``None``: ``"veryfast"`` for libx264, x265's own
+            ``"medium"``). Slower presets make smaller files at the same ``crf``.
         overwrite: Replace an existing ``dst`` (the input is never replaced).
         progress: Show a tqdm bar counting frames (with frames per second).
 
@@ -174,6 +183,8 @@ def colorize_video(
     schedule = _HintSchedule(hints)
     if crf is not None and (isinstance(crf, bool) or not isinstance(crf, int) or crf < 0):
         raise ValueError(f"crf must be an integer >= 0, got {crf!r}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     src, dst = Path(src), Path(dst)
     muxer = muxer_for(dst)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
@@ -185,7 +196,7 @@ def colorize_video(
     try:
         return _run(
             colorizer, reader, dst, muxer, _Options(render_size, saturation, batch_size),
-            filt, schedule, codec, crf, progress, started,
+            filt, schedule, codec, crf, preset, progress, started,
         )  # fmt: skip
     finally:
         reader.close()
@@ -220,6 +231,7 @@ def _run(
     schedule: _HintSchedule,
     codec: str | None,
     crf: int | None,
+    preset: str | None,
     progress: bool,
     started: float,
 ) -> VideoReport:
@@ -238,7 +250,7 @@ def _run(
     try:
         encoder = resolve_codec(codec, info.codec, muxer)
         pix_fmt = choose_pix_fmt(encoder, info.width, info.height)
-        writer = VideoWriter(tmp, muxer, reader, encoder, crf, pix_fmt)
+        writer = VideoWriter(tmp, muxer, reader, encoder, crf, pix_fmt, preset)
         workers = [
             _Worker(_produce, reader, inbox, stop),
             _Worker(_consume, writer, outbox, stop, bar),

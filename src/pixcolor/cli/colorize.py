@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pixcolor._video_io import PRESETS
 from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
 
 __all__ = ["add_parser", "run"]
@@ -84,8 +85,14 @@ def add_parser(sub: Any) -> None:
     video.add_argument(
         "--crf",
         type=int,
-        help="constant rate factor, lower is better (default: 18 for H.264, 20 for HEVC, "
+        help="constant rate factor, lower is better (default: 16 for H.264, 20 for HEVC, "
         "24 for VP9 and AV1)",
+    )
+    video.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="x264/x265 speed preset: slower makes smaller files at the same --crf "
+        "(default: veryfast for H.264, medium for HEVC)",
     )
     p.add_argument(
         "--report",
@@ -167,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
         from pixcolor.batch import colorize_files
 
         colorizer = colorizer_from_args(args.model, args)
-        video_options = {"temporal": args.temporal, "codec": args.codec, "crf": args.crf}
+        video_options = {
+            "temporal": args.temporal, "codec": args.codec, "crf": args.crf, "preset": args.preset,
+        }  # fmt: skip
         with _term_as_interrupt():
             report = colorize_files(
                 colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
@@ -221,6 +230,7 @@ def _refuse_video_options(args: argparse.Namespace) -> None:
             ("--temporal", None if args.temporal == "auto" else args.temporal),
             ("--codec", args.codec),
             ("--crf", args.crf),
+            ("--preset", args.preset),
         )
         if value is not None
     ]
