@@ -237,14 +237,3 @@ class TestHintModels:
             model(torch.zeros(1, 1, 32, 32), self._planes(1))
         with pytest.raises(ValueError, match="hint_channels must be an int >= 0, got -1"):
             InferenceModel(_generator(), CPU, SHAPE, hint_channels=-1)
-
-    def test_onnxruntime_runs_hint_models_on_torch(self, caplog: pytest.LogCaptureFixture) -> None:
-        gen = self._hint_generator()
-        with caplog.at_level("WARNING", logger="pixcolor._inference"):
-            model = InferenceModel(gen, CPU, SHAPE, precision="auto", backend="onnxruntime")
-        assert model.backend == "torch" and "running it on the torch backend" in caplog.text
-        x, planes = torch.rand(1, 1, 32, 32) * 2 - 1, self._planes(1)
-        with torch.no_grad():
-            assert (model(x, planes) - gen(x, planes)).abs().max() < 0.05
-        with pytest.raises(ValueError, match="'int8' is not offered for hint models"):
-            InferenceModel(gen, CPU, SHAPE, precision="int8", backend="onnxruntime")

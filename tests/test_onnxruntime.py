@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,147 @@ def test_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     with pytest.raises(ImportError, match=r"pip install 'pixcolor\[onnx\]'"):
         InferenceModel(_generator(), CPU, (1, 32, 32), backend="onnxruntime")
+
+
+# --- hint models: calls without hints on ONNX Runtime, calls with hints on torch -------------
+
+
+def _hint_generator() -> UNetGenerator:
+    torch.manual_seed(0)
+    gen = UNetGenerator(
+        encoder="pix2pix", base_channels=8, num_downs=5, hint_channels=3, hint_residual=True
+    )
+    return randomise_batchnorm(gen, conv_bias=True).eval()
+
+
+def _planes(batch: int, height: int = 32, width: int = 64) -> torch.Tensor:
+    """Hint planes with one hint per image (hint a, hint b, mask)."""
+    planes = torch.zeros(batch, 3, height, width)
+    planes[:, :, 5, 7] = torch.tensor([0.4, -0.3, 1.0])
+    return planes
+
+
+class _Calls:
+    """Counts the calls of ONNX Runtime sessions and of torch-backend forwards."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.onnx = self.torch = 0
+        ort_call, torch_call = _onnxruntime.OnnxRuntimeModel.__call__, InferenceModel._torch_forward
+
+        def counted_ort(model: object, *args: object) -> torch.Tensor:
+            self.onnx += 1
+            return ort_call(model, *args)  # type: ignore[arg-type]
+
+        def counted_torch(model: object, *args: object) -> torch.Tensor:
+            self.torch += 1
+            return torch_call(model, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(_onnxruntime.OnnxRuntimeModel, "__call__", counted_ort)
+        monkeypatch.setattr(InferenceModel, "_torch_forward", counted_torch)
+
+    def __repr__(self) -> str:
+        return f"(onnx {self.onnx}, torch {self.torch})"
+
+    def __eq__(self, other: object) -> bool:
+        return (self.onnx, self.torch) == other
+
+
+def test_hint_model_runs_calls_without_hints_on_onnxruntime(
+    _private_pixcolor_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    gen = _hint_generator()
+    reference = copy.deepcopy(gen)
+    calls = _Calls(monkeypatch)
+    with caplog.at_level("INFO", logger="pixcolor._inference"):
+        model = InferenceModel(gen, CPU, (1, 32, 32), backend="onnxruntime")
+    assert (model.backend, model.precision, model.hint_channels) == ("onnxruntime", "fp32", 3)
+    assert "calls with hints on torch fp32" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    with torch.no_grad():
+        gen.net.up[0][1].bias.add_(0.1)  # the caller's model changes later: both halves keep
+    x, planes = torch.rand(2, 1, 32, 64) * 2 - 1, _planes(2)
+    with torch.no_grad():
+        without, with_hints = reference(x), reference(x, planes)
+    assert (with_hints - without).abs().max() > 1e-2  # the hints matter
+    # Without hints: the no-hint graph on ONNX Runtime, within 1e-4 of torch (normalised ab).
+    torch.testing.assert_close(model(x), without, atol=1e-4, rtol=0)
+    assert calls == (1, 0) and model._hinted is None  # torch not even prepared
+    torch.testing.assert_close(model(x, torch.zeros_like(planes)), without, atol=1e-4, rtol=0)
+    assert calls == (2, 0)  # an all-zero mask is no hint, as for the torch model
+    # With hints: torch fp32 (folded), prepared now (even in inference mode, as video runs),
+    # within 1e-4 of the generator.
+    with torch.inference_mode():
+        hinted = model(x, planes)
+    torch.testing.assert_close(hinted, with_hints, atol=1e-4, rtol=0)
+    assert calls == (2, 1) and model._hinted is not None
+    assert (model._hinted.backend, model._hinted.precision) == ("torch", "fp32")
+    with pytest.raises(ValueError, match=r"hints must have shape \(2, 3, 32, 64\)"):
+        model(x, planes[:, :2])
+    # The no-hint graph has its own file, beside (never instead of) a plain model's export.
+    assert len(list((_private_pixcolor_cache / "onnx").glob("*-without-hints.onnx"))) == 1
+    keys = {_onnxruntime._fingerprint(reference, v) for v in ("", "without-hints")}
+    assert len(keys) == 2
+
+
+def test_hint_model_int8_without_hints_and_fp32_torch_with_hints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gen = _hint_generator()
+    photos = sorted(ASSETS.glob("*.jpg"))
+    calls = _Calls(monkeypatch)
+    col = Colorizer(gen, "cpu", "int8", backend="onnxruntime", calibration=photos)
+    full = Colorizer(gen, "cpu", "fp32")
+    assert (col.precision, col.network.backend) == ("int8", "onnxruntime")
+    files = sorted(p.name for p in (_onnxruntime.cache_dir() / "onnx").glob("*-int8-*.onnx"))
+    assert any("-without-hints-int8-" in name for name in files)
+    photo = Image.open(photos[0]).convert("RGB")
+    hint = [(20, 30, "#ff0000", 8)]
+    a = np.asarray(col.colorize(photo, render_size=32), dtype=int)
+    b = np.asarray(full.colorize(photo, render_size=32), dtype=int)
+    assert calls == (1, 1)
+    assert 0 < np.abs(a - b).mean() < 2.0  # int8: close to fp32, not equal
+    hinted = np.asarray(col.colorize(photo, render_size=32, hints=hint), dtype=int)
+    expected = np.asarray(full.colorize(photo, render_size=32, hints=hint), dtype=int)
+    assert calls == (1, 3)  # hinted calls on torch fp32: fp32's output
+    assert np.abs(hinted - expected).max() <= 1
+    assert np.abs(hinted - a).max() > 20  # the hint was followed
+    empty = np.asarray(col.colorize(photo, render_size=32, hints=[]), dtype=int)
+    assert calls == (2, 3) and np.array_equal(empty, a)  # no hint: ONNX Runtime
+
+
+def test_hint_model_video_without_hints_on_onnxruntime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("av", reason="video needs pixcolor[video]")
+    from test_video import make_clip
+
+    col = Colorizer(_hint_generator(), "cpu", backend="onnxruntime")
+    src = make_clip(tmp_path / "in.mp4", frames=6, size=(48, 32))
+    calls = _Calls(monkeypatch)
+    kwargs = {"temporal": "none", "progress": False, "render_size": 32, "batch_size": 3}
+    col.colorize_video(src, tmp_path / "plain.mp4", **kwargs)
+    assert calls == (2, 0)  # two batches of 3 frames, no hints: ONNX Runtime only
+    col.colorize_video(src, tmp_path / "ranged.mp4", hints={0: [(24, 16, "#ff0000")], 3: None},
+                       **kwargs)  # fmt: skip
+    assert calls == (3, 1)  # frames 0-2 with hints on torch, 3-5 without on ONNX Runtime
+
+
+def test_cli_colorizes_with_the_bundled_model_on_onnxruntime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pixcolor.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(ASSETS / "gray_camera.jpg").convert("L").resize((48, 40)).save(src / "camera.png")
+    out = tmp_path / "out"
+    code = main(["colorize", str(src / "camera.png"), "-o", str(out), "--backend", "onnxruntime",
+                 "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    got = np.asarray(Image.open(out / "camera.png"), dtype=int)
+    expected = Colorizer.from_pretrained(device="cpu", precision="fp32").colorize(
+        src / "camera.png"
+    )
+    assert got.shape == (40, 48, 3)
+    assert np.abs(got - np.asarray(expected, dtype=int)).max() <= 1
+    assert len(list((_onnxruntime.cache_dir() / "onnx").glob("*-without-hints.onnx"))) >= 1

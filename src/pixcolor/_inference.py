@@ -13,10 +13,17 @@ tensor) and prepares a copy of it once, at construction:
    statically quantised to int8 (:mod:`pixcolor._onnxruntime`).
 
 Hint models (``network.config.hint_channels > 0``) take their hint planes as a second
-argument, ``model(lightness, hints)``, on the torch backend. They are not exported to ONNX
-Runtime (their edge-aware spreading makes the export take minutes and the int8 ranges of
-hint planes depend on the hints): ``backend="onnxruntime"`` runs them on the torch backend
-instead, with a warning, and ``precision="int8"`` is refused for them.
+argument, ``model(lightness, hints)``. With ``backend="onnxruntime"`` a hint model is split
+by call:
+
+* calls **without hints** (``hints=None``, or planes whose mask is all zero: the model
+  then skips its edge-aware spreads and runs the plain network beside zero hint planes)
+  run on ONNX Runtime, on the exported *no-hint graph* (one input, cached under its own
+  name; fp32, or int8 calibrated like a plain model's);
+* calls **with hints** run on the torch backend, in fp32, on a copy of the same network
+  taken at construction and prepared (folded, laid out) at the first hinted call: the
+  spreads take minutes to export and the int8 ranges of hint planes would depend on the
+  hints. Automatic colorization, the common case, never pays for that preparation.
 
 ``precision="auto"`` and ``memory_format="auto"`` are chosen by a short measurement on a
 probe input of the network's input shape: every candidate this device can run well is
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -78,6 +86,10 @@ class InferenceModel:
             ``backend="onnxruntime"``.
         memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
         backend: ``"torch"`` or ``"onnxruntime"`` (CPU only; ``pip install pixcolor[onnx]``).
+            A hint model on ``"onnxruntime"`` runs its calls without hints there and its
+            calls with hints on torch fp32, prepared lazily at the first one (so that
+            automatic colorization never pays for it; a copy of the weights is kept from
+            construction, so both halves run the same weights).
         calibration: For ``"int8"``: network inputs (tensors ``(B, C, H, W)``) from photos
             like the ones to be processed, to calibrate the activation ranges.
         hint_channels: Planes of the network's second input, ``hints`` (0: none). ``None``:
@@ -86,8 +98,9 @@ class InferenceModel:
     Attributes:
         precision: The resolved precision.
         memory_format: The resolved memory format (``"contiguous"`` for onnxruntime).
-        backend: The backend that runs the network (``"torch"`` for a hint model even when
-            ``"onnxruntime"`` was asked for).
+        backend: The backend that runs the network. For a hint model on
+            ``"onnxruntime"``: the backend of calls without hints; calls with hints run on
+            torch in fp32 (see the module docstring).
         hint_channels: The resolved number of hint planes.
         folded: How many conv + batch-norm pairs were folded (torch backend).
 
@@ -120,21 +133,15 @@ class InferenceModel:
         _check_choice("backend", backend, BACKENDS)
         self.device = torch.device(device)
         self.hint_channels = _hint_channels(network, hint_channels)
-        if self.hint_channels and backend == "onnxruntime":
-            if precision == "int8":
-                raise ValueError(
-                    f"precision 'int8' is not offered for hint models (hint_channels="
-                    f"{self.hint_channels}); use 'auto' or 'fp32'"
-                )
-            logger.warning(
-                "the onnxruntime backend does not run hint models (hint_channels=%d); "
-                "running it on the torch backend",
-                self.hint_channels,
-            )
-            backend = "torch"
         self.backend = backend
         self.folded = 0
         self._forward: Callable[..., torch.Tensor]
+        # A hint model on onnxruntime: its calls with hints run on a torch InferenceModel of
+        # this copy, made at the first such call (_hinted_model).
+        self._hinted_source: nn.Module | None = None
+        self._hinted_options: tuple[tuple[int, int, int], str] = (input_shape, memory_format)
+        self._hinted: InferenceModel | None = None
+        self._hinted_lock = threading.Lock()
         if backend == "onnxruntime":
             from pixcolor._onnxruntime import OnnxRuntimeModel
 
@@ -149,8 +156,16 @@ class InferenceModel:
             self.memory_format = "contiguous"
             self._forward = OnnxRuntimeModel(
                 network, self.device, _probe(input_shape, CPU), self.precision, calibration,
-                prepare=_prepared,
+                prepare=_prepared, without_hints=bool(self.hint_channels),
             )  # fmt: skip
+            if self.hint_channels:
+                # A snapshot: hinted calls must use the weights the export was made from.
+                self._hinted_source = copy.deepcopy(network).to(CPU).eval()
+                logger.info(
+                    "hint model on onnxruntime (%s): calls without hints run on ONNX Runtime, "
+                    "calls with hints on torch fp32",
+                    self.precision,
+                )
             return
         if precision == "int8":
             raise ValueError("precision 'int8' needs backend='onnxruntime'")
@@ -192,7 +207,9 @@ class InferenceModel:
                 no hints).
 
         Raises:
-            ValueError: If ``hints`` are given to a network without hint channels.
+            ValueError: If ``hints`` are given to a network without hint channels, or (a
+                hint model on onnxruntime) do not have the shape
+                ``(B, hint_channels, H, W)`` of ``x``.
         """
         if hints is None:
             return self._forward(x)
@@ -200,7 +217,35 @@ class InferenceModel:
             raise ValueError(
                 "this network has no hint channels (hint_channels=0) but hints were given"
             )
-        return self._forward(x, hints)
+        if self._hinted_source is None:
+            return self._forward(x, hints)
+        want = (x.shape[0], self.hint_channels, *x.shape[-2:])
+        if not isinstance(hints, torch.Tensor) or tuple(hints.shape) != want:
+            got = tuple(hints.shape) if isinstance(hints, torch.Tensor) else type(hints).__name__
+            raise ValueError(
+                f"hints must have shape {want} (B, hint_channels, H, W like the input), got {got}"
+            )
+        if not bool(hints[:, -1].any()):  # an all-zero mask: no hint, as the model sees it
+            return self._forward(x)
+        return self._hinted_model()(x, hints)
+
+    def _hinted_model(self) -> InferenceModel:
+        """The torch fp32 model that runs a hint model's calls with hints on the
+        onnxruntime backend, prepared at the first call (out of any inference mode the
+        caller is in: folding checks tensor versions, which inference tensors lack)."""
+        with self._hinted_lock, torch.inference_mode(False):
+            if self._hinted is None:
+                assert self._hinted_source is not None
+                shape, memory_format = self._hinted_options
+                self._hinted = InferenceModel(
+                    self._hinted_source,
+                    self.device,
+                    shape,
+                    precision="fp32",
+                    memory_format=memory_format,
+                    hint_channels=self.hint_channels,
+                )
+            return self._hinted
 
     @torch.inference_mode()
     def _torch_forward(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:

@@ -4,14 +4,25 @@ The network is exported once to ONNX (``torch.onnx.export``, dynamic batch, heig
 width) and, for ``precision="int8"``, statically quantised with ONNX Runtime's
 ``quantize_static`` (QDQ format, int8 weights per output channel, uint8 activations whose
 ranges come from running the calibration inputs). Both files are cached under
-:func:`cache_dir`, named by a hash of the weights (and of the calibration inputs), so
-later loads skip the export (tens of seconds) and the calibration.
+:func:`cache_dir`, named by a hash of the network's class, configuration, weights and
+graph variant (and of the calibration inputs), so later loads skip the export (seconds to
+tens of seconds) and the calibration.
+
+A hint model (``config.hint_channels > 0``) is exported as its *no-hint graph*
+(``without_hints=True``): one input, the lightness, and the network run on it beside
+all-zero hint planes, which is exactly what the model computes without hints (its
+edge-aware spreads are zero then and are skipped). That graph has no spread operations,
+exports in seconds like a plain U-Net, and is cached under its own name
+(``<hash>-without-hints.onnx``), never shared with a plain model's export or with an
+export that takes hint planes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import time
@@ -31,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 _OPSET = 18  # what the exporter builds: no version conversion
 _INPUT, _OUTPUT = "input", "output"
+_WITHOUT_HINTS = "without-hints"  # the graph variant (and file name suffix) of a hint model
 
 
 def cache_dir() -> Path:
@@ -53,6 +65,8 @@ class OnnxRuntimeModel:
         calibration: For int8: network inputs from representative photos.
         prepare: Turns ``(network, probe)`` into the module to export (and a count),
             e.g. with batch norms folded and spectral norm baked into plain weights.
+        without_hints: Export a hint model's no-hint graph, ``network(lightness)``: one
+            input, called without hint planes (see the module docstring).
 
     Raises:
         ImportError: If onnxruntime (or, for a first export, onnx / onnxscript) is missing.
@@ -67,6 +81,8 @@ class OnnxRuntimeModel:
         precision: str,
         calibration: Iterable[torch.Tensor] | None,
         prepare: Callable[[nn.Module, torch.Tensor], tuple[nn.Module, int]] | None = None,
+        *,
+        without_hints: bool = False,
     ) -> None:
         if device.type != "cpu":  # checked first: no export for a wrong device
             raise ValueError(f"the onnxruntime backend runs on the CPU, got device {str(device)!r}")
@@ -75,11 +91,12 @@ class OnnxRuntimeModel:
 
         folder = cache_dir() / "onnx"
         folder.mkdir(parents=True, exist_ok=True)
-        key = _fingerprint(network)
-        path = folder / f"{key}.onnx"
+        variant = _WITHOUT_HINTS if without_hints else ""
+        key = _fingerprint(network, variant)
+        path = folder / f"{key}{'-' + variant if variant else ''}.onnx"
         if not path.exists():
             module = prepare(network, probe)[0] if prepare is not None else network
-            _export(module, probe, path)
+            _export(_NoHints(module) if without_hints else module, probe, path)
         if precision == "int8":
             inputs = [t.detach().float().cpu() for t in (calibration or ())]
             if not inputs:
@@ -87,7 +104,7 @@ class OnnxRuntimeModel:
                     "precision 'int8' needs calibration inputs: photos like the ones you will "
                     "colorize (a few dozen are enough), e.g. Colorizer(..., calibration='photos/')"
                 )
-            quantized = folder / f"{key}-int8-{_hash_tensors(inputs)}.onnx"
+            quantized = folder / f"{path.stem}-int8-{_hash_tensors(inputs)}.onnx"
             if not quantized.exists():
                 _quantize(path, quantized, inputs)
             path = quantized
@@ -105,11 +122,24 @@ class OnnxRuntimeModel:
         )
 
     def __call__(self, x: torch.Tensor, hints: torch.Tensor | None = None) -> torch.Tensor:
-        if hints is not None:  # InferenceModel runs hint models on torch
+        if hints is not None:  # InferenceModel runs calls with hints on torch
             raise ValueError("the onnxruntime backend does not take hint planes")
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         (out,) = self.session.run([_OUTPUT], {_INPUT: array})
         return torch.from_numpy(out)
+
+
+class _NoHints(nn.Module):
+    """A hint model called without hints: ``forward(lightness)`` is ``network(lightness)``
+    (the network beside all-zero hint planes), one input to export."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.stride = int(getattr(network, "stride", 1))  # for the export's dynamic sizes
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.network(lightness)
 
 
 def _export(network: nn.Module, probe: torch.Tensor, path: Path) -> None:
@@ -187,9 +217,15 @@ def _quantize(source: Path, target: Path, inputs: list[torch.Tensor]) -> None:
     )
 
 
-def _fingerprint(network: nn.Module) -> str:
-    """A hash of the network's class, weights and buffers and of the torch version."""
-    digest = hashlib.sha256(f"{type(network).__qualname__} {torch.__version__} {_OPSET}".encode())
+def _fingerprint(network: nn.Module, variant: str = "") -> str:
+    """A hash of the network's class, configuration, weights and buffers, of the graph
+    ``variant`` (``""``: the network as called with one input; :data:`_WITHOUT_HINTS`) and
+    of the torch version."""
+    name = f"{type(network).__qualname__} {variant} {torch.__version__} {_OPSET}"
+    digest = hashlib.sha256(name.encode())
+    config = getattr(network, "config", None)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
     for name, tensor in network.state_dict().items():
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
         digest.update(_bytes(tensor))

@@ -81,9 +81,10 @@ class Colorizer:
             natively whose output stays within 0.02 of fp32's on a probe (on CPU, bf16 only
             where the CPU has AVX512-BF16 or AMX; measured once per process, see
             :class:`~pixcolor.InferenceModel`). Colour conversion stays in float32.
-        backend: ``"torch"`` (default: the fastest on the CPUs measured, see the docs'
-            speed page) or ``"onnxruntime"`` (CPU only, ``pip install pixcolor[onnx]``;
-            the exported model is cached under ``~/.cache/pixcolor``).
+        backend: ``"torch"`` (default, see the docs' speed page) or ``"onnxruntime"``
+            (CPU only, ``pip install pixcolor[onnx]``; the exported model is cached under
+            ``~/.cache/pixcolor``). A hint model (the bundled model is one) runs its calls
+            without hints on ONNX Runtime and its calls with hints on torch in fp32.
         memory_format: ``"auto"`` (measured with the precision), ``"channels_last"`` or
             ``"contiguous"``.
         calibration: For ``precision="int8"``: photos like the ones you will colourise (a

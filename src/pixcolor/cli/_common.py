@@ -23,7 +23,8 @@ PRECISION_HELP = (
 BACKENDS = ("torch", "onnxruntime")  # pixcolor.colorizer.BACKENDS
 BACKEND_HELP = (
     "what runs the network: torch (default) or onnxruntime (CPU; pip install 'pixcolor[onnx]'; "
-    "the first run exports the model, cached under ~/.cache/pixcolor)"
+    "the first run exports the model, cached under ~/.cache/pixcolor; a hint model's photos "
+    "with --hints run on torch)"
 )
 CALIBRATION_HELP = (
     "for --precision int8: a folder of photos like the ones to colorize (the first 64 "
