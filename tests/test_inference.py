@@ -171,6 +171,20 @@ class TestInferenceModel:
         times = iter([3.0, 2.0, 1.0] * 4)
         assert _inference._fastest(base, probe, candidates[::2]) == ("fp32", "channels_last")
 
+    def test_a_slow_call_is_timed_by_its_warm_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A big network (seconds per call) is not run again just to be timed."""
+        base = copy.deepcopy(_generator())
+        probe = _inference._probe(SHAPE, CPU)
+        timed: list[object] = []
+        monkeypatch.setattr(_inference, "_timed", lambda run, device: timed.append(run) or 1.0)
+        candidates = [("fp32", "channels_last"), ("fp32", "contiguous")]
+        monkeypatch.setattr(_inference, "_SLOW_CALL_S", 0.0)  # every call counts as slow
+        assert _inference._fastest(base, probe, candidates) in candidates
+        assert timed == []
+        monkeypatch.setattr(_inference, "_SLOW_CALL_S", 1e9)  # every call counts as fast
+        _inference._fastest(base, probe, candidates)
+        assert len(timed) == len(candidates) * _inference._ROUNDS
+
     def test_measured_choice_on_this_machine(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_inference, "_TUNED", {})
         model = InferenceModel(_generator(), CPU, SHAPE)
