@@ -171,6 +171,21 @@ class TestInferenceModel:
         times = iter([3.0, 2.0, 1.0] * 4)
         assert _inference._fastest(base, probe, candidates[::2]) == ("fp32", "channels_last")
 
+    def test_folding_is_checked_on_a_small_crop(self) -> None:
+        """Folding is found and checked on a crop of the probe (a multiple of the stride);
+        the folded network still matches the original at the full size."""
+        gen = _generator("resnet18", pretrained_encoder=False)
+        probe = _inference._probe((1, 128, 96), CPU)
+        crop = _inference._fold_probe(gen, probe)
+        assert crop.shape == (1, 1, 64, 64) and torch.equal(crop, probe[..., :64, :64])
+        assert _inference._fold_probe(nn.Conv2d(1, 1, 1), probe) is probe  # no stride
+        assert _inference._fold_probe(gen, probe[..., :64, :32]).shape[-2:] == (64, 32)
+        model = InferenceModel(gen, CPU, (1, 128, 96), precision="fp32")
+        full = fold_batch_norms(copy.deepcopy(gen), probe)  # found on the whole probe
+        assert model.folded == full > 0
+        with torch.no_grad():
+            torch.testing.assert_close(model(probe), gen(probe), atol=1e-4, rtol=1e-4)
+
     def test_a_slow_call_is_timed_by_its_warm_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A big network (seconds per call) is not run again just to be timed."""
         base = copy.deepcopy(_generator())

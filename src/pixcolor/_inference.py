@@ -5,7 +5,8 @@ tensor) and prepares a copy of it once, at construction:
 
 1. weight re-parametrisations (spectral / weight norm) baked into plain weights, and every
    ``Conv -> BatchNorm`` pair folded into one convolution (:mod:`pixcolor._fold`, checked
-   against the original on a probe input);
+   against the original on a probe input, cropped to 64 pixels a side: the check runs the
+   network three times);
 2. the weights cast to the precision (``fp32``, ``bf16`` or ``fp16``: cast once, not
    autocast on every call) and laid out in the memory format (``channels_last`` or
    ``contiguous``);
@@ -69,6 +70,8 @@ _FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous
 _MAX_DEVIATION = 0.02
 # Timed calls per candidate when one call is fast; a single call when it takes longer.
 _ROUNDS, _SLOW_CALL_S = 3, 0.25
+# Side of the input on which conv + batch-norm folding is found and checked.
+_FOLD_SIDE = 64
 _TUNED: dict[tuple[Any, ...], tuple[str, str]] = {}
 CPU = torch.device("cpu")
 
@@ -81,7 +84,7 @@ class InferenceModel:
             It is not changed (a copy is converted).
         device: Where it runs.
         input_shape: ``(C, H, W)`` of a typical input (the render size): the probe for
-            folding and for the ``"auto"`` measurement.
+            the ``"auto"`` measurement (folding is checked on a crop of it).
         precision: ``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``; ``"int8"`` with
             ``backend="onnxruntime"``.
         memory_format: ``"auto"``, ``"channels_last"`` or ``"contiguous"``.
@@ -284,10 +287,27 @@ def _prepared(
     were folded."""
     base = copy.deepcopy(network).to(probe.device).eval()
     bake_reparametrizations(base)
+    probe = _fold_probe(base, probe)
     example: Any = probe
     if hint_channels:
         example = (probe, _hint_probe(probe, hint_channels))
     return base, fold_batch_norms(base, example)
+
+
+def _fold_probe(network: nn.Module, probe: torch.Tensor) -> torch.Tensor:
+    """``probe`` cropped to at most :data:`_FOLD_SIDE` (rounded up to a multiple of the
+    network's ``stride``) a side: which batch norms fold, and whether the folded network
+    matches, do not depend on the input's size, and the check runs the network three times
+    (seconds each for a big network at its render size). Unchanged for a network without
+    an integer ``stride``."""
+    stride = getattr(network, "stride", None)
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0:
+        return probe
+    side = -(-_FOLD_SIDE // stride) * stride
+    height, width = probe.shape[-2:]
+    if height % stride or width % stride or (height <= side and width <= side):
+        return probe
+    return probe[..., : min(height, side), : min(width, side)].contiguous()
 
 
 def _hint_channels(network: nn.Module, hint_channels: int | None) -> int:
