@@ -39,10 +39,8 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
@@ -55,14 +53,12 @@ import torch
 from PIL import Image
 from skimage import color
 
-from pixcolor import Colorizer, UNetGenerator, _inference, batch, lab
+from pixcolor import Colorizer, UNetGenerator, _inference, _tuning_cache, batch, lab
 from pixcolor._inference import InferenceModel
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
 GRAY_PHOTOS = Path("/work/shared/data/photos/gray")
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-         "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16")  # fmt: skip
 
 
 def main() -> None:
@@ -357,17 +353,10 @@ def _make_folder(folder: Path, source: Path, count: int) -> list[Path]:
 
 def _machine() -> str:
     """CPU model, the flags that decide the fast paths, core count, load."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        model = fields.get("Model name", model).strip()
-        flags = set(fields.get("Flags", "").split())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    shown = " ".join(f for f in FLAGS if f in flags) or "(lscpu flags unavailable)"
-    return (f"CPU: {model}; {os.cpu_count()} logical CPUs; flags: {shown}; torch "
-            f"{torch.__version__} ({torch.backends.cpu.get_cpu_capability()}); load average: {_load()}")  # fmt: skip
+    info = _tuning_cache.machine()
+    shown = " ".join(info["flags"]) or "(none of the flags that matter, or unknown)"
+    return (f"CPU: {info['cpu']}; {os.cpu_count()} logical CPUs; flags: {shown}; torch "
+            f"{info['torch']} ({info['capability']}); load average: {_load()}")  # fmt: skip
 
 
 def _load() -> str:

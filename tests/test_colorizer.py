@@ -287,7 +287,9 @@ class TestConstruction:
 class TestPrecision:
     def test_auto_is_the_inference_models_choice(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_inference, "_TUNED", {})
-        monkeypatch.setattr(_inference, "_fastest", lambda base, probe, candidates: candidates[-1])
+        monkeypatch.setattr(
+            _inference, "_fastest", lambda base, probe, candidates: (candidates[-1], {})
+        )
         for native, expected in ((True, "bf16"), (False, "fp32")):
             monkeypatch.setattr(_inference, "cpu_has_bfloat16", lambda native=native: native)
             col = Colorizer(_tiny_generator(), device="cpu")

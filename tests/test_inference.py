@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from helpers import randomise_batchnorm
-from pixcolor import UNetGenerator, _inference
+from pixcolor import UNetGenerator, _inference, _tuning_cache
 from pixcolor._fold import bake_reparametrizations, fold_batch_norms
 from pixcolor._inference import InferenceModel
 
@@ -141,7 +142,7 @@ class TestInferenceModel:
 
         def fake(base: nn.Module, probe: torch.Tensor, candidates: list[Any]) -> Any:
             seen.append(candidates)
-            return candidates[-1]
+            return candidates[-1], dict.fromkeys(candidates, 1.0)
 
         monkeypatch.setattr(_inference, "_fastest", fake)
         monkeypatch.setattr(_inference, "_TUNED", {})
@@ -166,10 +167,12 @@ class TestInferenceModel:
         times = iter([3.0, 1.0, 2.0] * 4)
         monkeypatch.setattr(_inference, "_timed", lambda run, device: (run(), next(times))[1])
         candidates = [("fp32", "channels_last"), ("fp32", "contiguous"), ("fp16", "contiguous")]
-        assert _inference._fastest(base, probe, candidates) == ("fp32", "contiguous")
+        choice, best = _inference._fastest(base, probe, candidates)
+        assert choice == ("fp32", "contiguous") and best[choice] == 1.0
         monkeypatch.setattr(_inference, "_MAX_DEVIATION", 0.0)  # fp16 would now be "wrong"
         times = iter([3.0, 2.0, 1.0] * 4)
-        assert _inference._fastest(base, probe, candidates[::2]) == ("fp32", "channels_last")
+        choice, best = _inference._fastest(base, probe, candidates[::2])
+        assert choice == ("fp32", "channels_last") and list(best) == [choice]
 
     def test_folding_is_checked_on_a_small_crop(self) -> None:
         """Folding is found and checked on a crop of the probe (a multiple of the stride);
@@ -186,19 +189,64 @@ class TestInferenceModel:
         with torch.no_grad():
             torch.testing.assert_close(model(probe), gen(probe), atol=1e-4, rtol=1e-4)
 
-    def test_a_slow_call_is_timed_by_its_warm_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A big network (seconds per call) is not run again just to be timed."""
+    def test_every_candidate_is_warmed_up_before_it_is_timed(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A first call (kernels built, weights laid out) is never the one timed: all
+        candidates run once, then timing rounds follow, as many as the budget allows."""
         base = copy.deepcopy(_generator())
         probe = _inference._probe(SHAPE, CPU)
-        timed: list[object] = []
-        monkeypatch.setattr(_inference, "_timed", lambda run, device: timed.append(run) or 1.0)
+        calls: list[str] = []
+
+        def convert(base: nn.Module, precision: str, fmt: str) -> Any:
+            return lambda x: calls.append(f"{precision} {fmt}") or torch.zeros(1, 2, 32, 32)
+
+        monkeypatch.setattr(_inference, "_convert", convert)
+        timed: list[int] = []
+
+        def timer(run: Any, device: torch.device) -> float:
+            timed.append(len(calls))  # calls made before this timed one
+            run()
+            return 1.0
+
+        monkeypatch.setattr(_inference, "_timed", timer)
         candidates = [("fp32", "channels_last"), ("fp32", "contiguous")]
-        monkeypatch.setattr(_inference, "_SLOW_CALL_S", 0.0)  # every call counts as slow
-        assert _inference._fastest(base, probe, candidates) in candidates
-        assert timed == []
-        monkeypatch.setattr(_inference, "_SLOW_CALL_S", 1e9)  # every call counts as fast
         _inference._fastest(base, probe, candidates)
-        assert len(timed) == len(candidates) * _inference._ROUNDS
+        assert calls[:2] == ["fp32 channels_last", "fp32 contiguous"]  # the warm-ups
+        assert timed[0] == 2 and len(timed) == len(candidates) * _inference._ROUNDS
+        calls.clear(), timed.clear()
+        monkeypatch.setattr(_inference, "_TUNE_BUDGET_S", 0.0)  # slow calls: one round
+        _inference._fastest(base, probe, candidates)
+        assert len(calls) == 4 and len(timed) == len(candidates)
+
+    def test_the_choice_is_kept_on_disk_for_the_next_process(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        measured: list[object] = []
+
+        def fake(base: nn.Module, probe: torch.Tensor, candidates: list[Any]) -> Any:
+            measured.append(candidates)
+            return candidates[-1], dict.fromkeys(candidates, 0.5)
+
+        monkeypatch.setattr(_inference, "_fastest", fake)
+        monkeypatch.setattr(_inference, "_TUNED", {})
+        first = InferenceModel(_generator(), CPU, SHAPE)
+        assert len(measured) == 1
+        monkeypatch.setattr(_inference, "_TUNED", {})  # a new process
+        again = InferenceModel(_generator(), CPU, SHAPE)
+        assert len(measured) == 1  # read from disk, not measured
+        assert (again.precision, again.memory_format) == (first.precision, first.memory_format)
+        (record,) = (_tuning_cache.cache_root() / "inference").glob("*.json")
+        saved = json.loads(record.read_text())
+        assert saved["choice"] == [first.precision, first.memory_format]
+        assert saved["machine"]["torch"] == torch.__version__
+        record.write_text("{not json")  # damaged: measured again, then rewritten
+        monkeypatch.setattr(_inference, "_TUNED", {})
+        InferenceModel(_generator(), CPU, SHAPE)
+        assert len(measured) == 2 and json.loads(record.read_text())["choice"]
+        monkeypatch.setattr(_inference, "_TUNED", {})
+        InferenceModel(_generator(), CPU, (1, 64, 64))  # another input shape: another key
+        assert len(measured) == 3
 
     def test_measured_choice_on_this_machine(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(_inference, "_TUNED", {})

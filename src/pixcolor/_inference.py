@@ -28,10 +28,12 @@ by call:
 
 ``precision="auto"`` and ``memory_format="auto"`` are chosen by a short measurement on a
 probe input of the network's input shape: every candidate this device can run well is
-timed (interleaved, best of a few calls) and the fastest accurate one is kept. A candidate
-is accurate when its output on the probe is finite and within :data:`_MAX_DEVIATION` of the
-fp32 output. The choice is cached per device, thread count, network structure and input
-shape for the life of the process. Candidates per device:
+called once to warm up, then timed (interleaved, best of up to three calls, fewer for a
+network that takes seconds) and the fastest accurate one is kept. A candidate is accurate
+when its output on the probe is finite and within :data:`_MAX_DEVIATION` of the fp32
+output. The choice is cached per device, thread count, network structure and input shape,
+in memory and on disk (:mod:`pixcolor._tuning_cache`): the next process on the same
+machine does not measure again. Candidates per device:
 
 * CPU: fp32; bf16 where the CPU has native bfloat16 (AVX512-BF16 or AMX), fp16 where it has
   AMX-FP16 (elsewhere oneDNN emulates them, several times slower than fp32); each in
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -52,6 +55,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pixcolor import _tuning_cache
 from pixcolor._fold import bake_reparametrizations, fold_batch_norms
 
 __all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "InferenceModel"]
@@ -68,8 +72,9 @@ _FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous
 # this (the output's own units; 0.02 is about 2 a/b units for a tanh head with scale 110)
 # is not chosen by "auto".
 _MAX_DEVIATION = 0.02
-# Timed calls per candidate when one call is fast; a single call when it takes longer.
-_ROUNDS, _SLOW_CALL_S = 3, 0.25
+# Timing rounds of the "auto" measurement: at most _ROUNDS, and no new round once
+# _TUNE_BUDGET_S seconds of timing have passed (a big network at its render size: one round).
+_ROUNDS, _TUNE_BUDGET_S = 3, 2.0
 # Side of the input on which conv + batch-norm folding is found and checked.
 _FOLD_SIDE = 64
 _TUNED: dict[tuple[Any, ...], tuple[str, str]] = {}
@@ -187,7 +192,11 @@ class InferenceModel:
             key = (_device_key(self.device), torch.get_num_threads(), _structure(base), probe.shape)
             key += (tuple(candidates),)
             if key not in _TUNED:
-                _TUNED[key] = _fastest(base, probe, candidates)
+                choice = _tuning_cache.load(key, candidates)
+                if choice is None:
+                    choice, times = _fastest(base, probe, candidates)
+                    _tuning_cache.save(key, choice, times)
+                _TUNED[key] = choice
             self.precision, self.memory_format = _TUNED[key]
         self.network = _convert(base, self.precision, self.memory_format)
         self._dtype = DTYPES[self.precision]
@@ -363,41 +372,46 @@ def _convert(base: nn.Module, precision: str, memory_format: str) -> nn.Module:
 @torch.inference_mode()
 def _fastest(
     base: nn.Module, probe: torch.Tensor, candidates: list[tuple[str, str]]
-) -> tuple[str, str]:
-    """Time each candidate on ``probe`` (interleaved, best of a few calls) and return the
-    fastest whose output stays within :data:`_MAX_DEVIATION` of fp32's."""
-    reference = base(probe).float()
+) -> tuple[tuple[str, str], dict[tuple[str, str], float]]:
+    """Time each candidate on ``probe`` and return the fastest whose output stays within
+    :data:`_MAX_DEVIATION` of fp32's, with the best time of each (seconds).
+
+    Every candidate is called once first (a first call builds kernels and lays out
+    weights, and may take twice as long as the next; timing it would favour whichever
+    candidate ran last), then the candidates are timed in turn, round after round: up to
+    :data:`_ROUNDS` rounds, as many as fit in :data:`_TUNE_BUDGET_S` seconds (at least
+    one), keeping each one's best call. The fp32 reference call that checks the accuracy
+    of reduced precisions is only made when there is one among the candidates.
+    """
+    reference = None
+    if any(precision != "fp32" for precision, _ in candidates):
+        reference = base(probe).float()
     runs: dict[tuple[str, str], Callable[[], torch.Tensor]] = {}
     for precision, fmt in candidates:
         net = _convert(base, precision, fmt)
         x = probe.to(DTYPES[precision]).contiguous(memory_format=_FORMATS[fmt])
-        runs[(precision, fmt)] = lambda net=net, x=x: net(x)
-    best: dict[tuple[str, str], float] = {}
-    for name, run in list(runs.items()):  # warm-up (first calls build kernels), accuracy
-        _synchronize(probe.device)
-        start = time.perf_counter()
-        out = run().float()
-        first = time.perf_counter() - start
-        deviation = float((out - reference).abs().max())
-        accurate = bool(torch.isfinite(out).all()) and deviation <= _MAX_DEVIATION
-        if name[0] != "fp32" and not accurate:  # fp32 is the reference numerics
-            logger.info("%s %s: off by %.3g on the probe, not considered", *name, deviation)
-            del runs[name]
-        else:
-            # A slow call (a big network at its render size: seconds) is timed by its
-            # warm-up, whose one-off kernel building is negligible beside it.
-            best[name] = first if first >= _SLOW_CALL_S else _timed(run, probe.device)
-    rounds = _ROUNDS if min(best.values()) < _SLOW_CALL_S else 1
-    for _ in range(rounds - 1):
+        run = runs[(precision, fmt)] = lambda net=net, x=x: net(x)
+        out = run().float()  # warm-up
+        if reference is not None and precision != "fp32":  # fp32 is the reference numerics
+            deviation = float((out - reference).abs().max())
+            if not (bool(torch.isfinite(out).all()) and deviation <= _MAX_DEVIATION):
+                logger.info("%s %s: off by %.3g on the probe, not considered", precision,
+                            fmt, deviation)  # fmt: skip
+                del runs[(precision, fmt)]
+    best = {name: math.inf for name in runs}
+    start = time.perf_counter()
+    for _ in range(_ROUNDS):
         for name, run in runs.items():
             best[name] = min(best[name], _timed(run, probe.device))
+        if time.perf_counter() - start >= _TUNE_BUDGET_S:
+            break
     choice = min(best, key=best.__getitem__)
     logger.info(
         "inference: %s (%s)",
         " ".join(choice),
         ", ".join(f"{p} {f} {t * 1e3:.1f} ms" for (p, f), t in best.items()),
     )
-    return choice
+    return choice, best
 
 
 def _timed(run: Callable[[], torch.Tensor], device: torch.device) -> float:
