@@ -202,7 +202,9 @@ class _Bench:
         print(f"    naive / colorize = {ratio('naive', 'colorize'):.2f}x  (goal >= 2.5x)")
         for name in self.backends:
             print(f"    colorize {name} / colorize torch = "
-                  f"{ratio(f'colorize {name}', 'colorize'):.3f}")  # fmt: skip
+                  f"{ratio(f'colorize {name}', 'colorize'):.3f}; / fastest forward = "
+                  f"{ratio(f'colorize {name}', 'fastest forward'):.3f}; naive / it = "
+                  f"{ratio('naive', f'colorize {name}'):.2f}x")  # fmt: skip
 
     def fullres(self) -> None:
         big, side, count = self.args.big, self.args.side, self.batch
