@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,3 +238,31 @@ def test_cli_colorizes_with_the_bundled_model_on_onnxruntime(
     assert got.shape == (40, 48, 3)
     assert np.abs(got - np.asarray(expected, dtype=int)).max() <= 1
     assert len(list((_onnxruntime.cache_dir() / "onnx").glob("*-without-hints.onnx"))) >= 1
+
+
+def test_int8_of_unfolded_batch_norms_is_quiet(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch norm after a ReLU (a ResNet U-Net's decoder) is not folded; ONNX Runtime's
+    quantiser gives its 1-D scale one scale and warns on the root logger for each: that
+    warning is not shown to the user (it is logged at debug level), other warnings are."""
+    torch.manual_seed(0)
+    gen = randomise_batchnorm(
+        UNetGenerator(encoder="resnet18", base_channels=8, pretrained_encoder=False)
+    ).eval()
+    calibration = [torch.rand(2, 1, 64, 64) * 2 - 1 for _ in range(2)]
+
+    def quantise(seed: int) -> list[str]:
+        caplog.clear()
+        with caplog.at_level("DEBUG"):
+            InferenceModel(gen, CPU, (1, 64, 64), backend="onnxruntime", precision="int8",
+                           calibration=[c + seed * 1e-3 for c in calibration])  # fmt: skip
+        return [f"{r.levelname} {r.name} {r.getMessage()}" for r in caplog.records]
+
+    messages = quantise(0)
+    quieted = [m for m in messages if "out-of-range for weight" in m]
+    assert quieted and all(m.startswith("DEBUG pixcolor._onnxruntime") for m in quieted)
+    assert logging.getLogger().filters == []  # the filter is removed afterwards
+    monkeypatch.setattr(_onnxruntime._QuietAxisWarning, "filter", lambda self, record: True)
+    messages = quantise(1)  # without the filter: ORT's own warnings reach the root logger
+    assert any(m.startswith("WARNING root Axis 1 is out-of-range") for m in messages)

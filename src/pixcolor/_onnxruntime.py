@@ -192,6 +192,8 @@ def _quantize(source: Path, target: Path, inputs: list[torch.Tensor]) -> None:
 
     start = time.perf_counter()
     prepared = target.with_suffix(".pre.onnx")
+    quiet = _QuietAxisWarning()
+    logging.getLogger().addFilter(quiet)  # the quantiser warns on the root logger
     try:
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
 
@@ -209,12 +211,28 @@ def _quantize(source: Path, target: Path, inputs: list[torch.Tensor]) -> None:
 
         write_atomically(target, write)
     finally:
+        logging.getLogger().removeFilter(quiet)
         prepared.unlink(missing_ok=True)
     logger.info(
         "quantised the network to int8 on %d calibration inputs in %.1f s",
         len(inputs),
         time.perf_counter() - start,
     )
+
+
+class _QuietAxisWarning(logging.Filter):
+    """Drops ONNX Runtime's quantiser warning ``Axis 1 is out-of-range for weight ...``:
+    the 1-D scale of a batch norm left unfolded (after a ReLU, as in a ResNet U-Net's
+    decoder) is quantised with one scale for all channels, which is intended here (per
+    channel measured 2 % slower on a ResNet-18 U-Net for +0.0005 dB)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "is out-of-range for weight" in record.getMessage():
+            logger.debug(
+                "onnxruntime quantiser: %s (one scale for the tensor)", record.getMessage()
+            )
+            return False
+        return True
 
 
 def _fingerprint(network: nn.Module, variant: str = "") -> str:
