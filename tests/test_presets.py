@@ -468,6 +468,7 @@ class TestCommandLine:
         out = capsys.readouterr().out
         assert "coco" in out and "converted" in out and COCO.repo_id in out
         assert "not measured" in out
+        assert str(cache_root() / "inference") in out  # where "auto"'s measurements live
 
     def test_colorize_coco_offline_without_cache(
         self, offline_hub: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from pixcolor.presets import cache_root
 
     print(f"\nconversions are cached in {cache_root()} (PIXCOLOR_CACHE); downloads in the "
-          "Hugging Face cache (HF_HUB_CACHE)")  # fmt: skip
+          "Hugging Face cache (HF_HUB_CACHE); the measured precision and memory format of "
+          f"each model on this machine in {cache_root() / 'inference'}")  # fmt: skip
     return 0
 
 
