@@ -22,6 +22,19 @@ neighbours in time, as long as the picture there stays the same:
 
 The filtered signal ``x`` may be larger than the guide (the video pipeline filters the
 chroma planes): the weights are upsampled bilinearly to it.
+
+4. **Headroom** (``steady_gamut``, for the video pipeline). Where a frame's luma comes
+   near white (or black), the colour must shrink towards gray to stay in the gamut; if
+   the brightness there flickers (old film's exposure, a clipped highlight), a colour
+   fitted to each frame's own luma turns on and off from frame to frame however steady
+   the filtered colour is. So the stream also tracks how much brighter and darker each
+   place gets in the frames around it: a forward and a backward running maximum
+   ``M_t = g_t + e_t * max(0, M_{t-1} - g_t)`` (and minimum) of the guide ``g``, with
+   ``e_t = exp(-(d / (2 sigma)) ** 2)``, the weight without ``strength`` and falling off
+   at twice the distance (a clipped highlight does not follow the brightness fit), so
+   that it is held through still frames and forgotten where the picture changes. The
+   colour is then fitted to the gamut of the brightest and darkest of them
+   (:func:`pixcolor._yuv.chroma_planes`), the same in every frame.
 """
 
 from __future__ import annotations
@@ -34,6 +47,13 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["TemporalFilter"]
+
+# The headroom's links fall off at this many times the filter's sigma: wider than the
+# colour's, so that a clipped highlight, which the brightness fit cannot explain, stays
+# linked through exposure flicker. Measured on the old films of docs/video.rst, lossless:
+# 1x, 2x, 4x gave the department store's flicker ratio 0.33, 0.24, 0.21 and the hand-held
+# clips' 0.47/0.48, 0.47/0.48, 0.48/0.50.
+_HEADROOM_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,10 @@ class TemporalFilter:
             of the network's size.
         lookahead: Future frames the backward pass sees (the filter holds this many frames
             back before it emits them).
+        steady_gamut: Fit the colour of a video into the gamut of the brightest and
+            darkest version of each place in the frames around it (held through still
+            frames, see the module docstring), so that a highlight whose brightness
+            flickers keeps a steady colour. ``False``: fit each frame to its own luma.
 
     Raises:
         ValueError: If a setting is out of range.
@@ -67,6 +91,7 @@ class TemporalFilter:
     sigma: float = 0.01
     radius: int = 1
     lookahead: int = 16
+    steady_gamut: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.strength, (int, float)) and 0 <= self.strength < 1):
@@ -79,10 +104,13 @@ class TemporalFilter:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not isinstance(self.steady_gamut, bool):
+            raise ValueError(f"steady_gamut must be True or False, got {self.steady_gamut!r}")
 
-    def stream(self) -> TemporalStream:
-        """A filter over one clip: feed it frames in order."""
-        return TemporalStream(self)
+    def stream(self, headroom: bool = False) -> TemporalStream:
+        """A filter over one clip: feed it frames in order. With ``headroom``, each
+        emitted frame has two more channels (see :class:`TemporalStream`)."""
+        return TemporalStream(self, headroom)
 
     def __call__(self, guide: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
         """Filter a whole clip at once: ``guide`` ``(T, 1, r, r)``, ``signal``
@@ -93,16 +121,26 @@ class TemporalFilter:
 
 class TemporalStream:
     """:class:`TemporalFilter` over one clip, fed in batches; emits frames ``lookahead``
-    frames late (all of them at :meth:`flush`)."""
+    frames late (all of them at :meth:`flush`).
 
-    def __init__(self, settings: TemporalFilter) -> None:
+    With ``headroom``, the emitted frames carry two more channels after the signal's: how
+    much brighter and how much darker than the frame's own guide each place gets in the
+    frames linked to it (step 4 of the module docstring), ``>= 0``, at the signal's size.
+    """
+
+    def __init__(self, settings: TemporalFilter, headroom: bool = False) -> None:
         self.settings = settings
+        self.headroom = headroom
         self._prev_guide: torch.Tensor | None = None
         self._prev_forward: torch.Tensor | None = None
+        self._prev_bounds: torch.Tensor | None = None
         # Per held frame: its signal with a channel of ones (for the norm), the weight
         # linking it to its predecessor, and its forward state (the weighted sum over past
         # frames and, as the last channel, the sum of weights).
         self._held: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
+        # With headroom, per held frame: its guide, the link without strength (at the
+        # guide's size) and its forward running maximum and minimum of the guide.
+        self._bounds: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
 
     def push(self, guide: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
         """Add frames (``guide`` ``(B, 1, r, r)`` gray in ``[0, 1]``, ``signal``
@@ -113,7 +151,10 @@ class TemporalStream:
                 f"guide must be (B, 1, r, r) and signal (B, C, h, w) with the same B, got "
                 f"{tuple(guide.shape)} and {tuple(signal.shape)}"
             )
-        weights = self._weights(guide.float())
+        guide = guide.float()
+        weights = self._weights(guide)
+        if self.headroom:
+            self._track(guide, weights)
         if weights.shape[-2:] != signal.shape[-2:]:
             weights = F.interpolate(
                 weights, size=signal.shape[-2:], mode="bilinear", align_corners=False
@@ -129,7 +170,8 @@ class TemporalStream:
             self._held.append((x, link, state))
         count = len(self._held) - self.settings.lookahead
         if count <= 0:
-            return signal.new_empty((0, *signal.shape[1:]), dtype=torch.float32)
+            channels = signal.shape[1] + (2 if self.headroom else 0)
+            return signal.new_empty((0, channels, *signal.shape[2:]), dtype=torch.float32)
         return self._emit(count)
 
     def flush(self) -> torch.Tensor:
@@ -169,7 +211,58 @@ class TemporalStream:
         out.reverse()
         for _ in range(count):
             self._held.popleft()
+        result = torch.stack(out[:count])
+        if not self.headroom:
+            return result
+        room = self._headroom(count)
+        if room.shape[-2:] != result.shape[-2:]:
+            room = F.interpolate(room, size=result.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.cat([result, room], dim=1)
+
+    def _track(self, guide: torch.Tensor, weights: torch.Tensor) -> None:
+        """Forward running maximum and minimum of the guide along the links (step 4)."""
+        strength = self.settings.strength
+        for g, w in zip(guide, weights, strict=True):
+            link = None
+            bounds = torch.cat([g, g])
+            if self._prev_bounds is not None:
+                # exp(-(d / (k sigma))^2) from the weight (strength 0: nothing is linked)
+                link = (
+                    (w / strength) ** (1.0 / _HEADROOM_SIGMAS**2)
+                    if strength > 0
+                    else torch.zeros_like(w)
+                )
+                bounds = _carry(g, link, self._prev_bounds)
+            self._prev_bounds = bounds
+            self._bounds.append((g, link, bounds))
+
+    def _headroom(self, count: int) -> torch.Tensor:
+        """``(count, 2, r, r)``: the backward running maximum and minimum over everything
+        held joined with the forward ones, less (and from) the frame's guide."""
+        out = []
+        later: tuple[torch.Tensor | None, torch.Tensor] | None = None  # link, bounds of t+1
+        for g, link, forward in reversed(self._bounds):
+            bounds = (
+                torch.cat([g, g])
+                if later is None or later[0] is None
+                else (_carry(g, later[0], later[1]))
+            )
+            later = (link, bounds)
+            high = torch.maximum(forward[:1], bounds[:1]) - g
+            low = g - torch.minimum(forward[1:], bounds[1:])
+            out.append(torch.cat([high, low]))
+        out.reverse()
+        for _ in range(count):
+            self._bounds.popleft()
         return torch.stack(out[:count])
+
+
+def _carry(guide: torch.Tensor, link: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    """``(2, r, r)`` maximum and minimum of ``guide`` and a neighbour's ``bounds``, the
+    neighbour's excess weighed by ``link`` in ``[0, 1]``."""
+    high = guide + link * (bounds[:1] - guide).clamp_(min=0)
+    low = guide - link * (guide - bounds[1:]).clamp_(min=0)
+    return torch.cat([high, low])
 
 
 def _fit_brightness(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:

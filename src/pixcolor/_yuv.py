@@ -54,7 +54,10 @@ def chroma_planes(
         offsets: ``(B, 5, h, w)`` colour offsets from gray at any size
             (:func:`pixcolor._fullres.chroma_offsets`), resized bilinearly to the chroma
             planes' size and scaled towards gray where ``gray + offsets`` would leave
-            ``[0, 1]``, as the full-resolution step of a photo does.
+            ``[0, 1]``, as the full-resolution step of a photo does. ``(B, 7, h, w)``: two
+            more channels, how much brighter and darker each place gets in the frames
+            around (the temporal filter's headroom); the colour is then fitted to leave
+            ``[0, 1]`` in none of them.
         pix_fmt: Output pixel format, which sets the chroma subsampling.
         matrix: ``(name, Kr, Kb)`` of the Y'CbCr matrix.
         full_range: Full-range (0-255) rather than studio-range (16-240) chroma.
@@ -72,8 +75,11 @@ def chroma_planes(
         offsets = F.interpolate(offsets, size=size, mode="bilinear", align_corners=False)
     else:
         offsets = offsets.clone()
-    for out, luma in zip(offsets, gray[:, 0], strict=True):
-        _fullres._fit(torch, out, luma, 1.0)
+    if offsets.shape[1] == 7:
+        _fit_around(offsets, gray)
+    else:
+        for out, luma in zip(offsets, gray[:, 0], strict=True):
+            _fullres._fit(torch, out, luma, 1.0)
     red, green, blue = offsets[:, :3].unbind(1)
     _, kr, kb = matrix
     # The offsets sum to 0 under Rec. 601's weights: the matrix's luma of them is what the
@@ -94,6 +100,18 @@ def quantize_chroma(planes: torch.Tensor, full_range: bool) -> torch.Tensor:
     """
     low, high = (0.0, 255.0) if full_range else (16.0, 240.0)
     return planes.round().clamp_(low, high).to(torch.uint8)
+
+
+def _fit_around(offsets: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
+    """Scale the offsets ``(B, 7, h, w)`` (five of :func:`pixcolor._fullres.rgb_offsets`,
+    then the headroom above and below ``gray``) so that ``gray + offsets`` stays in
+    ``[0, 1]`` from ``gray - below`` to ``gray + above``."""
+    high, low, above, below = offsets[:, 3:4], offsets[:, 4:5], offsets[:, 5:6], offsets[:, 6:7]
+    up = torch.rsub(gray + above.clamp(min=0), 1.0).clamp_(min=0).div_(high)
+    down = (gray - below.clamp(min=0)).clamp_(min=0).div_(low)
+    scale = torch.minimum(up, down).clamp_(max=1.0)
+    offsets[:, :3] *= scale
+    return offsets
 
 
 def _subsampling(pix_fmt: str) -> tuple[int, int]:

@@ -295,7 +295,7 @@ class _Colorize:
         writer: VideoWriter,
     ) -> None:
         self.colorizer, self.info, self.pix_fmt, self.opts = colorizer, info, pix_fmt, opts
-        self.filter = filt.stream() if filt is not None else None
+        self.filter = filt.stream(filt.steady_gamut) if filt is not None else None
         self.schedule = schedule.bind((info.height, info.width))
         self.writer = writer
         self.device = colorizer.device
