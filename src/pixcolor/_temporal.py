@@ -220,49 +220,46 @@ class TemporalStream:
         return torch.cat([result, room], dim=1)
 
     def _track(self, guide: torch.Tensor, weights: torch.Tensor) -> None:
-        """Forward running maximum and minimum of the guide along the links (step 4)."""
+        """Forward running maximum and minimum of the guide along the links (step 4),
+        kept as ``(2, r, r)`` maxima of ``(g, -g)`` so that both run in one recursion."""
         strength = self.settings.strength
-        for g, w in zip(guide, weights, strict=True):
-            link = None
-            bounds = torch.cat([g, g])
-            if self._prev_bounds is not None:
-                # exp(-(d / (k sigma))^2) from the weight (strength 0: nothing is linked)
-                link = (
-                    (w / strength) ** (1.0 / _HEADROOM_SIGMAS**2)
-                    if strength > 0
-                    else torch.zeros_like(w)
-                )
-                bounds = _carry(g, link, self._prev_bounds)
+        signed = torch.cat([guide, -guide], dim=1)
+        # exp(-(d / (k sigma))^2) from the weight (strength 0: nothing is linked)
+        links = (
+            (weights / strength).pow_(1.0 / _HEADROOM_SIGMAS**2)
+            if strength > 0
+            else torch.zeros_like(weights)
+        )
+        for g, link in zip(signed, links, strict=True):
+            if self._prev_bounds is None:
+                self._prev_bounds = g
+                self._bounds.append((g, None, g))
+                continue
+            bounds = _carry(g, link, self._prev_bounds)
             self._prev_bounds = bounds
             self._bounds.append((g, link, bounds))
 
     def _headroom(self, count: int) -> torch.Tensor:
-        """``(count, 2, r, r)``: the backward running maximum and minimum over everything
-        held joined with the forward ones, less (and from) the frame's guide."""
+        """``(count, 2, r, r)``: how far the backward running maximum and minimum over
+        everything held, joined with the forward ones, reach above and below the guide."""
         out = []
         later: tuple[torch.Tensor | None, torch.Tensor] | None = None  # link, bounds of t+1
-        for g, link, forward in reversed(self._bounds):
-            bounds = (
-                torch.cat([g, g])
-                if later is None or later[0] is None
-                else (_carry(g, later[0], later[1]))
-            )
+        for index in range(len(self._bounds) - 1, -1, -1):
+            g, link, forward = self._bounds[index]
+            bounds = g if later is None or later[0] is None else _carry(g, *later)
             later = (link, bounds)
-            high = torch.maximum(forward[:1], bounds[:1]) - g
-            low = g - torch.minimum(forward[1:], bounds[1:])
-            out.append(torch.cat([high, low]))
+            if index < count:  # only the frames emitted now need theirs
+                out.append(torch.maximum(forward, bounds).sub_(g))
         out.reverse()
         for _ in range(count):
             self._bounds.popleft()
-        return torch.stack(out[:count])
+        return torch.stack(out)
 
 
-def _carry(guide: torch.Tensor, link: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
-    """``(2, r, r)`` maximum and minimum of ``guide`` and a neighbour's ``bounds``, the
-    neighbour's excess weighed by ``link`` in ``[0, 1]``."""
-    high = guide + link * (bounds[:1] - guide).clamp_(min=0)
-    low = guide - link * (guide - bounds[1:]).clamp_(min=0)
-    return torch.cat([high, low])
+def _carry(signed: torch.Tensor, link: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
+    """The running maxima ``(2, r, r)`` of ``signed`` (the guide and its negative) and of a
+    neighbour's ``bounds``, the neighbour's excess weighed by ``link`` in ``[0, 1]``."""
+    return (bounds - signed).clamp_(min=0).mul_(link).add_(signed)
 
 
 def _fit_brightness(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
