@@ -494,3 +494,19 @@ class TestCommandLine:
         assert code == 0, capsys.readouterr().err
         with Image.open(tmp_path / "out" / "gray.png") as out:
             assert out.size == (40, 30) and out.mode == "RGB"
+
+
+def test_one_cache_root_for_conversions_exports_and_measurements(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pixcolor import _onnxruntime, _tuning_cache
+
+    monkeypatch.delenv("PIXCOLOR_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "pixcolor"
+    assert _onnxruntime.cache_dir() == cache_root() == _tuning_cache.cache_root()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "pixcolor" == _onnxruntime.cache_dir()
+    monkeypatch.setenv("PIXCOLOR_CACHE", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine" == _onnxruntime.cache_dir()

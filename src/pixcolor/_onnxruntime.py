@@ -24,7 +24,6 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -46,12 +45,10 @@ _WITHOUT_HINTS = "without-hints"  # the graph variant (and file name suffix) of 
 
 
 def cache_dir() -> Path:
-    """Where pixcolor keeps files it derives from models: ``$PIXCOLOR_CACHE``, else
-    ``$XDG_CACHE_HOME/pixcolor``, else ``~/.cache/pixcolor``."""
-    if os.environ.get("PIXCOLOR_CACHE"):
-        return Path(os.environ["PIXCOLOR_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pixcolor"
+    """Where pixcolor keeps files it derives from models (:func:`pixcolor.presets.cache_root`)."""
+    from pixcolor.presets import cache_root
+
+    return cache_root()
 
 
 class OnnxRuntimeModel:

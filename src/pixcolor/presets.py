@@ -259,7 +259,9 @@ PRESETS: dict[str, Preset] = {
 
 
 def cache_root() -> Path:
-    """Where converted presets are cached: ``$PIXCOLOR_CACHE``, else ``~/.cache/pixcolor``.
+    """Where pixcolor caches what it derives from models (converted presets, ONNX exports,
+    measured inference settings): ``$PIXCOLOR_CACHE``, else ``$XDG_CACHE_HOME/pixcolor``,
+    else ``~/.cache/pixcolor``.
 
     Each conversion is a directory ``converted/<owner>--<repo>/<revision>/<filename>/``
     holding ``config.json``, ``model.safetensors`` and ``conversion.json`` (what was
@@ -270,5 +272,7 @@ def cache_root() -> Path:
         The directory (it may not exist yet).
     """
     configured = os.environ.get("PIXCOLOR_CACHE")
-    root = Path(configured) if configured else Path.home() / ".cache" / "pixcolor"
-    return root.expanduser()
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "pixcolor"
