@@ -22,8 +22,9 @@ Measured in one run with one model (default: the bundled one):
     ``--repeat`` rounds; the ratio is the median of per-round ratios. Target: >= 0.8.
 (e) **Encoder settings** (``--encoders``): each clip's first 120 frames (as decoded,
     ``yuv420p``) encoded by libx264 at several (preset, CRF) pairs: file size, PSNR of the
-    luma and chroma planes against the frames encoded, wall and CPU seconds. This chose
-    the default (``veryfast``, CRF 16) against x264's own (``medium``, CRF 18).
+    luma and chroma planes against the frames encoded, wall and CPU seconds, for x264's
+    own presets and for pixcolor's default (``veryfast`` with P-frames only, no adaptive
+    quantisation: ``X264_DEFAULTS``, CRF 17).
 
 Run: ``python benchmarks/bench_video.py CLIPS [--photos DIR] [--films 8] [--model M]
 [--speed-clip FILE] [--repeat 3] [--threads 2] [--skip quality,films,speed] [--encoders]
@@ -51,6 +52,7 @@ import torch
 from PIL import Image
 
 from pixcolor import Colorizer, TemporalFilter
+from pixcolor._video_io import X264_DEFAULTS
 from pixcolor.video import colorize_video, is_video_file
 from pixcolor.video_metrics import evaluate_video
 
@@ -299,8 +301,11 @@ def _speed(colorizer: Colorizer, clip: Path, batch_size: int, repeat: int) -> No
     )
 
 
-ENCODER_SETTINGS = (("medium", 18), ("veryfast", 18), ("veryfast", 17), ("veryfast", 16),
-                    ("faster", 18), ("superfast", 18))  # fmt: skip
+# (preset, CRF, P-frames only): the last, pixcolor's default (X264_DEFAULTS: no B-frames,
+# no adaptive quantisation) beside x264's own settings for the preset.
+ENCODER_SETTINGS = (("medium", 18, False), ("veryfast", 16, False), ("veryfast", 18, True),
+                    ("veryfast", 17, True), ("faster", 18, False), ("superfast", 18, False),
+                    ("veryfast", 16, True))  # fmt: skip
 
 
 def _encoders(clip: Path, tmp: Path) -> None:
@@ -313,12 +318,12 @@ def _encoders(clip: Path, tmp: Path) -> None:
     height = planes[0].shape[0] * 2 // 3
     width = planes[0].shape[1]
     out = tmp / "encoded.mp4"
-    for preset, crf in ENCODER_SETTINGS:
+    for preset, crf, flat in ENCODER_SETTINGS:
         wall, cpu = time.perf_counter(), time.process_time()
         with av.open(str(out), "w") as c:
             stream = c.add_stream("libx264", rate=Fraction(30))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": preset, **(X264_DEFAULTS if flat else {})}
             for i, array in enumerate(planes):
                 frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
                 frame.pts = i
@@ -330,7 +335,8 @@ def _encoders(clip: Path, tmp: Path) -> None:
         err = [(a.astype(np.float64) - d) ** 2 for a, d in zip(planes, decoded, strict=True)]
         luma = 10 * np.log10(255**2 / np.mean([e[:height].mean() for e in err]))
         chroma = 10 * np.log10(255**2 / np.mean([e[height:].mean() for e in err]))
-        print(f"{clip.name[:20]:<20} {preset:>9} CRF {crf}: {out.stat().st_size / 1e3:7.0f} kB, "
+        name = f"{preset}{' P-only' if flat else ''}"
+        print(f"{clip.name[:20]:<20} {name:>15} CRF {crf}: {out.stat().st_size / 1e3:7.0f} kB, "
               f"PSNR Y {luma:5.2f} dB, CbCr {chroma:5.2f} dB, {wall:5.2f} s wall, "
               f"{cpu:5.2f} CPU-s", flush=True)  # fmt: skip
 

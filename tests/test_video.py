@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -551,16 +552,26 @@ def test_folder_mixing_photos_and_videos_with_report(tmp_path: Path, colorizer: 
     assert not (tmp_path / "out" / "mixed" / "broken.mkv").exists()
 
 
-@pytest.mark.parametrize(("preset", "subme"), [(None, b"subme=2"), ("medium", b"subme=7")])
+@pytest.mark.parametrize(
+    ("preset", "settings"),
+    [
+        (None, (rb"subme=2 ", rb" bframes=0 ", rb" aq=\d:0\.00")),
+        ("medium", (rb"subme=7 ", rb" bframes=3 ", rb" aq=1:1\.00")),
+    ],
+)
 def test_x264_preset_reaches_the_encoder(
-    tmp_path: Path, colorizer: Colorizer, preset: str | None, subme: bytes
+    tmp_path: Path, colorizer: Colorizer, preset: str | None, settings: tuple[bytes, ...]
 ) -> None:
     """x264 writes its settings into the stream: the default preset is veryfast (sub-pixel
-    refinement 2), "medium" refines at 7."""
+    refinement 2) without B-frames or adaptive quantisation; "medium" is x264's own (sub-pixel
+    refinement 7, three B-frames, adaptive quantisation)."""
     src = make_clip(tmp_path / "in.mp4", frames=3)
     out = colorize_video(
         colorizer, src, tmp_path / "o.mp4", preset=preset, temporal="none", progress=False
     )
     assert out.codec == "libx264"
     data = (tmp_path / "o.mp4").read_bytes()
-    assert b"x264 - core" in data and subme in data and b" crf=16.0 " in data
+    assert b"x264 - core" in data and b" crf=17.0 " in data
+    options = data[data.index(b"x264 - core") :].split(b"\x00")[0]
+    for setting in settings:  # (no adaptive quantisation reads "aq=1:0.00": strength 0)
+        assert re.search(setting, options), (setting, options)

@@ -41,9 +41,9 @@ _QUALITY_ENCODERS = {
     "av1": ("libsvtav1", "libaom-av1"),
 }  # fmt: skip
 # What each of them calls high quality: visually lossless on our clips at these values
-# (libx264 at its default preset below: CRF 16 at "veryfast" keeps the shared clips' luma
-# within 0.5 dB of CRF 18 at "medium", benchmarks/bench_video.py --encoders).
-DEFAULT_CRF = {"libx264": 16, "libx265": 20, "libvpx-vp9": 24, "libvpx": 10, "libsvtav1": 24,
+# (libx264 at its default settings below: CRF 17 at "veryfast" with P-frames only codes the
+# shared clips' luma better than CRF 18 at "medium", benchmarks/bench_video.py --encoders).
+DEFAULT_CRF = {"libx264": 17, "libx265": 20, "libvpx-vp9": 24, "libvpx": 10, "libsvtav1": 24,
                "libaom-av1": 24}  # fmt: skip
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
            "veryslow", "placebo")  # fmt: skip
@@ -52,6 +52,15 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 # a third of the CPU time of its own default ("medium") on our clips: on a CPU the encoder
 # would otherwise take a third of the run (bench_video.py --encoders).
 DEFAULT_PRESET = {"libx264": "veryfast", "libx265": "medium"}
+# With its default preset, libx264 also codes every frame as a P-frame at one quality (no
+# B-frames, no adaptive quantisation): a steady chroma plane then stays steady from frame to
+# frame. B-frames (coded at a higher quantiser) and adaptive quantisation made the output's
+# a/b flicker by up to half a unit where the colour itself stood still, which nearly
+# doubled the flicker of still old films (benchmarks/bench_video.py --encoders; also 40 %
+# less encoder CPU time, and a better luma PSNR at the same size). An explicit preset
+# gets x264's own settings.
+X264_DEFAULTS = {"bf": "0", "x264-params": "aq-mode=0"}
+"""libx264 options added to the default preset: no B-frames, no adaptive quantisation."""
 _WEBM_CODECS = ("vp8", "vp9", "av1")
 # Decoded frames may arrive out of presentation-time order in files whose timestamps are
 # decode-order ones (a B-frame stream muxed without composition offsets): this many frames
@@ -381,6 +390,8 @@ class VideoWriter:
             context.bit_rate = int(source.stream.bit_rate)
         if self.codec in DEFAULT_PRESET:
             options["preset"] = DEFAULT_PRESET[self.codec] if preset is None else preset
+            if self.codec == "libx264" and preset is None:
+                options.update(X264_DEFAULTS)
         elif preset is not None:
             raise VideoError(
                 f"preset does not apply to the {self.codec} encoder; it does to "

@@ -20,7 +20,7 @@ in batches and encodes them into a new file:
   every audio stream is copied packet for packet; colour tags, sample aspect ratio,
   display rotation and metadata are carried over. Default codec: the source's when a
   constant-quality encoder for it exists (H.264, HEVC, VP8/9, AV1), else H.264, at a high
-  quality (CRF 16 at x264's ``veryfast`` preset for H.264), in ``yuv420p`` (``yuv444p``
+  quality (CRF 17 at x264's ``veryfast`` preset, P-frames only, for H.264), in ``yuv420p`` (``yuv444p``
   for odd frame sizes).
 * **Streamed.** Decoding, the network and encoding run in three threads joined by short
   queues, so memory holds a few batches whatever the clip's length, and the codecs work
@@ -54,6 +54,7 @@ from pixcolor._video_io import (
     DEFAULT_PRESET,
     PRESETS,
     VIDEO_EXTENSIONS,
+    X264_DEFAULTS,
     VideoReader,
     VideoWriter,
     choose_pix_fmt,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_PRESET",
     "PRESETS",
     "VIDEO_EXTENSIONS",
+    "X264_DEFAULTS",
     "TemporalFilter",
     "VideoReport",
     "colorize_video",
@@ -150,8 +152,10 @@ def colorize_video(
         crf: Constant rate factor for encoders that have one (lower is better; ``None``:
             :data:`DEFAULT_CRF`).
         preset: Speed preset of the x264 / x265 encoders, ``"ultrafast"`` to ``"placebo"``
-            (:data:`PRESETS`; ``None``: ``"veryfast"`` for libx264, x265's own
-            ``"medium"``). Slower presets make smaller files at the same ``crf``.
+            (:data:`PRESETS`; ``None``: ``"veryfast"`` for libx264 without B-frames or
+            adaptive quantisation (:data:`X264_DEFAULTS`: they make a
+            steady colour flicker), x265's own ``"medium"``). An explicit preset is
+            x264's own. Slower presets make smaller files at the same ``crf``.
         overwrite: Replace an existing ``dst`` (the input is never replaced).
         progress: Show a tqdm bar counting frames (with frames per second).
 

@@ -85,14 +85,15 @@ def add_parser(sub: Any) -> None:
     video.add_argument(
         "--crf",
         type=int,
-        help="constant rate factor, lower is better (default: 16 for H.264, 20 for HEVC, "
+        help="constant rate factor, lower is better (default: 17 for H.264, 20 for HEVC, "
         "24 for VP9 and AV1)",
     )
     video.add_argument(
         "--preset",
         choices=PRESETS,
         help="x264/x265 speed preset: slower makes smaller files at the same --crf "
-        "(default: veryfast for H.264, medium for HEVC)",
+        "(default: veryfast with P-frames only for H.264, medium for HEVC; a preset given "
+        "here is x264's own, B-frames included)",
     )
     p.add_argument(
         "--report",
