@@ -1,6 +1,7 @@
-"""The temporal filter's headroom: colour fitted to the gamut of the brightest and darkest
-version of each place in the frames around it, so that flickering highlights keep a steady
-colour (``TemporalFilter(steady_gamut=True)``)."""
+"""Video colour joins: the temporal filter's headroom (the colour fitted to the gamut of
+the brightest and darkest version of each place in the frames around it, so that
+flickering highlights keep a steady colour: ``TemporalFilter(steady_gamut=True)``), and
+the gray of each chroma sample computed from 8-bit luma."""
 
 from __future__ import annotations
 
@@ -147,3 +148,29 @@ def test_a_flickering_highlight_keeps_its_colour(tmp_path: Path) -> None:
     assert change[False] > 0.5  # the per-frame fit turns the highlight's colour on and off
     assert change[True] < 0.3 * change[False]
     assert colour[False] > 0.1 and colour[True] > 0.9 * colour[False]  # the rest keeps its colour
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p", "yuv444p", "yuvj420p"])
+@pytest.mark.parametrize("size", [(6, 8), (7, 9)])
+@pytest.mark.parametrize("full_range", [False, True])
+def test_chroma_gray_is_the_pooled_gray(
+    pix_fmt: str, size: tuple[int, int], full_range: bool
+) -> None:
+    """The gray of each chroma sample taken from 8-bit luma equals pooling the float gray
+    (which :func:`pixcolor._yuv.chroma_planes` does when given a full-size gray), levels
+    outside the studio range included; the planes are the same either way."""
+    luma = torch.randint(0, 256, (2, 1, *size), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(4))  # fmt: skip
+    pooled = _yuv.chroma_gray(luma, pix_fmt, full_range)
+    full = _yuv.luma_to_gray(luma, full_range)
+    assert pooled.shape[-2:] == _yuv.chroma_size(*size, pix_fmt)
+    sub = {"yuv420p": (2, 2), "yuv422p": (1, 2), "yuv444p": (1, 1), "yuvj420p": (2, 2)}[pix_fmt]
+    expected = torch.nn.functional.avg_pool2d(full, sub, ceil_mode=True)
+    torch.testing.assert_close(pooled, expected, atol=1e-6, rtol=0)
+    matrix = ("bt601", 0.299, 0.114)
+    offsets = _offsets(2, 4)
+    torch.testing.assert_close(
+        _yuv.chroma_planes(pooled, offsets, pix_fmt, matrix, full_range, pooled=True),
+        _yuv.chroma_planes(full, offsets, pix_fmt, matrix, full_range),
+        atol=1e-4, rtol=0,
+    )  # fmt: skip

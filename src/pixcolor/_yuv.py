@@ -31,6 +31,28 @@ def luma_to_gray(luma: torch.Tensor, full_range: bool) -> torch.Tensor:
     return gray.sub_(16.0).div_(219.0).clamp_(0.0, 1.0)
 
 
+def chroma_gray(luma: torch.Tensor, pix_fmt: str, full_range: bool) -> torch.Tensor:
+    """8-bit luma ``(B, 1, H, W)`` -> the gray of each chroma sample of ``pix_fmt``: the mean
+    of its luma samples as :func:`luma_to_gray` (``(B, 1, hc, wc)`` float32). For even
+    sides the sums are taken on 16-bit integers (4x faster than pooling a float copy)."""
+    sub_h, sub_w = _subsampling(pix_fmt)
+    height, width = luma.shape[-2:]
+    if sub_h * sub_w == 1 or height % sub_h or width % sub_w:
+        gray = luma_to_gray(luma, full_range)
+        if sub_h * sub_w == 1:
+            return gray
+        return F.avg_pool2d(gray, (sub_h, sub_w), ceil_mode=True)
+    levels = (luma if full_range else luma.clamp(16, 235)).to(torch.int16)
+    total = levels[..., ::sub_h, ::sub_w].clone()
+    for dy in range(sub_h):
+        for dx in range(sub_w):
+            if dy or dx:
+                total += levels[..., dy::sub_h, dx::sub_w]
+    count = sub_h * sub_w
+    low, span = (0.0, 255.0) if full_range else (16.0, 219.0)
+    return total.float().sub_(low * count).div_(span * count)
+
+
 def chroma_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
     """``(h, w)`` of the chroma planes of ``pix_fmt`` (``yuv420p``, ``yuv422p``,
     ``yuv444p`` and their ``yuvj`` twins)."""
@@ -44,13 +66,15 @@ def chroma_planes(
     pix_fmt: str,
     matrix: tuple[str, float, float],
     full_range: bool,
+    pooled: bool = False,
 ) -> torch.Tensor:
     """The Cb and Cr planes of frames whose luma is ``gray`` and colour ``offsets``, as
     float levels (round them with :func:`quantize_chroma`).
 
     Args:
         gray: ``(B, 1, H, W)`` float gray in ``[0, 1]`` at full resolution (see
-            :func:`luma_to_gray`).
+            :func:`luma_to_gray`), or with ``pooled`` already at the chroma planes' size
+            (:func:`chroma_gray`).
         offsets: ``(B, 5, h, w)`` colour offsets from gray at any size
             (:func:`pixcolor._fullres.chroma_offsets`), resized bilinearly to the chroma
             planes' size and scaled towards gray where ``gray + offsets`` would leave
@@ -61,13 +85,15 @@ def chroma_planes(
         pix_fmt: Output pixel format, which sets the chroma subsampling.
         matrix: ``(name, Kr, Kb)`` of the Y'CbCr matrix.
         full_range: Full-range (0-255) rather than studio-range (16-240) chroma.
+        pooled: ``gray`` is the gray of each chroma sample, not of each pixel.
 
     Returns:
         ``(B, 2, hc, wc)`` float32 Cb and Cr levels (128 is neutral), ``(hc, wc)`` from
         :func:`chroma_size`.
     """
     sub_h, sub_w = _subsampling(pix_fmt)
-    if sub_h > 1 or sub_w > 1:  # the gray of each chroma sample: mean of its luma samples
+    if (sub_h > 1 or sub_w > 1) and not pooled:
+        # the gray of each chroma sample: mean of its luma samples
         gray = F.avg_pool2d(gray, (sub_h, sub_w), ceil_mode=True)
     size = gray.shape[-2:]
     offsets = offsets.float()

@@ -403,9 +403,11 @@ class _Colorize:
             return
         frames = [self.pending.popleft() for _ in range(len(offsets))]
         luma = torch.stack([f.luma for f in frames])[:, None].to(self.device)
-        gray = _yuv.luma_to_gray(luma, self.info.full_range)
+        gray = _yuv.chroma_gray(luma, self.pix_fmt, self.info.full_range)
         info = self.info
-        chroma = _yuv.chroma_planes(gray, offsets, self.pix_fmt, info.matrix, info.full_range)
+        chroma = _yuv.chroma_planes(
+            gray, offsets, self.pix_fmt, info.matrix, info.full_range, pooled=True
+        )
         planes = _yuv.quantize_chroma(chroma, info.full_range).cpu().numpy()
         for frame, chroma_planes in zip(frames, planes, strict=True):
             self._put(("video", self._av_frame(frame, chroma_planes)))
