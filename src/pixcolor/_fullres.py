@@ -253,14 +253,19 @@ def _luma(xp: Any, src: Any, first: int, last: int, gray: bool, top: float) -> A
     return LUMA[0] * r.float() + LUMA[1] * g.float() + LUMA[2] * b.float()
 
 
-def _fit(xp: Any, out: Any, luma: Any, top: float) -> None:
+def _fit(
+    xp: Any, out: Any, luma: Any, top: float, brightest: Any = None, darkest: Any = None
+) -> None:
     """Scale the offsets ``out[:3]`` so that ``luma + offsets`` fits in ``[0, top]``:
-    ``s = min(1, (top - Y') / max, Y' / -min)`` with the interpolated bounds ``out[3:]``
-    (never below the true maximum and above the true minimum, so the fit is safe)."""
-    scale = np.subtract(np.float32(top), luma) if xp is np else torch.rsub(luma, top)
+    ``s = min(1, (top - Y') / max, Y' / -min)`` with the interpolated bounds ``out[3:5]``
+    (never below the true maximum and above the true minimum, so the fit is safe). With
+    ``brightest`` and ``darkest`` (in ``[0, top]``, around ``luma``: a video's headroom),
+    the colour fits on every luma between them instead."""
+    high = luma if brightest is None else brightest
+    scale = np.subtract(np.float32(top), high) if xp is np else torch.rsub(high, top)
     scale /= out[3]
     low = out[4]
-    xp.divide(luma, low, out=low)
+    xp.divide(luma if darkest is None else darkest, low, out=low)
     xp.minimum(scale, low, out=scale)
     if xp is np:
         np.minimum(scale, np.float32(1.0), out=scale)

@@ -101,10 +101,12 @@ def chroma_planes(
         offsets = F.interpolate(offsets, size=size, mode="bilinear", align_corners=False)
     else:
         offsets = offsets.clone()
-    if offsets.shape[1] == 7:
-        _fit_around(offsets, gray)
-    else:
-        for out, luma in zip(offsets, gray[:, 0], strict=True):
+    for out, luma in zip(offsets, gray[:, 0], strict=True):
+        if len(out) == 7:  # fitted on every luma the place takes in the frames around
+            brightest = (luma + out[5]).clamp_(max=1.0)
+            darkest = (luma - out[6]).clamp_(min=0.0)
+            _fullres._fit(torch, out, luma, 1.0, brightest, darkest)
+        else:
             _fullres._fit(torch, out, luma, 1.0)
     red, green, blue = offsets[:, :3].unbind(1)
     _, kr, kb = matrix
@@ -126,18 +128,6 @@ def quantize_chroma(planes: torch.Tensor, full_range: bool) -> torch.Tensor:
     """
     low, high = (0.0, 255.0) if full_range else (16.0, 240.0)
     return planes.round().clamp_(low, high).to(torch.uint8)
-
-
-def _fit_around(offsets: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
-    """Scale the offsets ``(B, 7, h, w)`` (five of :func:`pixcolor._fullres.rgb_offsets`,
-    then the headroom above and below ``gray``) so that ``gray + offsets`` stays in
-    ``[0, 1]`` from ``gray - below`` to ``gray + above``."""
-    high, low, above, below = offsets[:, 3:4], offsets[:, 4:5], offsets[:, 5:6], offsets[:, 6:7]
-    up = torch.rsub(gray + above.clamp(min=0), 1.0).clamp_(min=0).div_(high)
-    down = (gray - below.clamp(min=0)).clamp_(min=0).div_(low)
-    scale = torch.minimum(up, down).clamp_(max=1.0)
-    offsets[:, :3] *= scale
-    return offsets
 
 
 def _subsampling(pix_fmt: str) -> tuple[int, int]:
