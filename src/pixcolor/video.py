@@ -20,8 +20,8 @@ in batches and encodes them into a new file:
   every audio stream is copied packet for packet; colour tags, sample aspect ratio,
   display rotation and metadata are carried over. Default codec: the source's when a
   constant-quality encoder for it exists (H.264, HEVC, VP8/9, AV1), else H.264, at a high
-  quality (CRF 17 at x264's ``veryfast`` preset, P-frames only, for H.264), in ``yuv420p`` (``yuv444p``
-  for odd frame sizes).
+  quality (CRF 17 at x264's ``veryfast`` preset, P-frames only, for H.264), in
+  ``yuv420p`` (``yuv444p`` for odd frame sizes).
 * **Streamed.** Decoding, the network and encoding run in three threads joined by short
   queues, so memory holds a few batches whatever the clip's length, and the codecs work
   while the network does. The output is written to a temporary file beside the target and
