@@ -186,7 +186,7 @@ def test_hint_model_int8_without_hints_and_fp32_torch_with_hints(
     full = Colorizer(gen, "cpu", "fp32")
     assert (col.precision, col.network.backend) == ("int8", "onnxruntime")
     files = sorted(p.name for p in (_onnxruntime.cache_dir() / "onnx").glob("*-int8-*.onnx"))
-    assert any("-without-hints-int8-" in name for name in files)
+    assert any("-without-hints-aligned-int8-" in name for name in files)
     photo = Image.open(photos[0]).convert("RGB")
     hint = [(20, 30, "#ff0000", 8)]
     a = np.asarray(col.colorize(photo, render_size=32), dtype=int)
@@ -237,7 +237,7 @@ def test_cli_colorizes_with_the_bundled_model_on_onnxruntime(
     )
     assert got.shape == (40, 48, 3)
     assert np.abs(got - np.asarray(expected, dtype=int)).max() <= 1
-    assert len(list((_onnxruntime.cache_dir() / "onnx").glob("*-without-hints.onnx"))) >= 1
+    assert len(list((_onnxruntime.cache_dir() / "onnx").glob("*-without-hints-aligned.onnx"))) >= 1
 
 
 def test_int8_of_unfolded_batch_norms_is_quiet(
@@ -266,3 +266,34 @@ def test_int8_of_unfolded_batch_norms_is_quiet(
     monkeypatch.setattr(_onnxruntime._QuietAxisWarning, "filter", lambda self, record: True)
     messages = quantise(1)  # without the filter: ORT's own warnings reach the root logger
     assert any(m.startswith("WARNING root Axis 1 is out-of-range") for m in messages)
+
+
+def test_int8_graph_pads_the_full_resolution_join() -> None:
+    """int8 runs the ResNet U-Net with its full-resolution join padded to a multiple of 8
+    channels (pixcolor._align: ONNX Runtime's int8 convolutions are slow on others); fp32
+    runs the network as trained. Both compute what torch does."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    torch.manual_seed(0)
+    gen = UNetGenerator(encoder="resnet18", base_channels=12, pretrained_encoder=False)
+    gen = randomise_batchnorm(gen, conv_bias=True).eval()
+    merged = gen.net.head.in_channels
+    assert merged % 8 != 0  # 18 decoder channels + L
+    calibration = [torch.rand(2, 1, 64, 64) * 2 - 1 for _ in range(2)]
+    shapes = {}
+    for precision in ("fp32", "int8"):
+        model = InferenceModel(gen, CPU, (1, 64, 64), backend="onnxruntime",
+                               precision=precision, calibration=calibration)  # fmt: skip
+        graph = onnx.load(str(model._forward.path)).graph
+        shapes[precision] = {
+            tuple(numpy_helper.to_array(t).shape[:2]) for t in graph.initializer if len(t.dims) == 4
+        }
+        x = torch.rand(2, 1, 64, 96) * 2 - 1
+        with torch.no_grad():
+            error = (model(x) - gen(x)).abs().mean()
+        assert error < (1e-5 if precision == "fp32" else 0.05)
+    aligned = merged + (-merged % 8)
+    assert (merged, merged) in shapes["fp32"]
+    assert (aligned, aligned) in shapes["int8"] and (2, aligned) in shapes["int8"]
+    assert not any(merged in shape for shape in shapes["int8"])

@@ -19,6 +19,7 @@ export that takes hint planes.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib.util
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pixcolor._align import align_channels
 from pixcolor._atomic import write_atomically
 
 __all__ = ["OnnxRuntimeModel", "cache_dir"]
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 _OPSET = 18  # what the exporter builds: no version conversion
 _INPUT, _OUTPUT = "input", "output"
 _WITHOUT_HINTS = "without-hints"  # the graph variant (and file name suffix) of a hint model
+_ALIGNED = "aligned"  # the int8 graph: full-resolution channels padded (pixcolor._align)
 
 
 def cache_dir() -> Path:
@@ -88,11 +91,21 @@ class OnnxRuntimeModel:
 
         folder = cache_dir() / "onnx"
         folder.mkdir(parents=True, exist_ok=True)
-        variant = _WITHOUT_HINTS if without_hints else ""
+        # int8 runs a graph whose full-resolution join is padded to a multiple of 8
+        # channels (pixcolor._align): the same function, faster int8 kernels.
+        aligned = precision == "int8"
+        variant = "-".join(
+            ([_WITHOUT_HINTS] if without_hints else []) + ([_ALIGNED] if aligned else [])
+        )
         key = _fingerprint(network, variant)
         path = folder / f"{key}{'-' + variant if variant else ''}.onnx"
         if not path.exists():
             module = prepare(network, probe)[0] if prepare is not None else network
+            if aligned:
+                if module is network:
+                    module = copy.deepcopy(network)
+                added = align_channels(module.eval(), probe)
+                logger.debug("int8 graph: %d zero channels added at full resolution", added)
             _export(_NoHints(module) if without_hints else module, probe, path)
         if precision == "int8":
             inputs = [t.detach().float().cpu() for t in (calibration or ())]
@@ -142,7 +155,6 @@ class _NoHints(nn.Module):
 def _export(network: nn.Module, probe: torch.Tensor, path: Path) -> None:
     """Export an fp32 CPU copy of ``network`` with dynamic batch, height and width."""
     _require("onnx", "onnxscript")
-    import copy
 
     model = copy.deepcopy(network).to("cpu", torch.float32).eval()
     stride = int(getattr(network, "stride", 1))
