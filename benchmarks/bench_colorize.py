@@ -15,7 +15,8 @@ Sections:
     layouts, and bf16 under autocast where native: the old ``precision="auto"`` path)
     against :class:`pixcolor._inference.InferenceModel` (batch norms folded, weights cast
     once) in every precision this CPU runs natively x both layouts, and ONNX Runtime fp32
-    and int8 (static, calibrated on ``--calibration`` photos).
+    and int8 (static, calibrated on ``--calibration`` photos; int8 also as exported before
+    the full-resolution join was padded to a multiple of 8 channels: what that gains).
 (2) ``colorize(list of B PIL photos SIDE x SIDE)`` (the colorizer as
     ``Colorizer.from_pretrained`` gives it, precision and layout "auto") against the
     fastest bare forward (goal: at most 1.15x) and against a naive per-image pipeline
@@ -53,7 +54,7 @@ import torch
 from PIL import Image
 from skimage import color
 
-from pixcolor import Colorizer, UNetGenerator, _inference, _tuning_cache, batch, lab
+from pixcolor import Colorizer, UNetGenerator, _inference, _onnxruntime, _tuning_cache, batch, lab
 from pixcolor._inference import InferenceModel
 
 ASSETS = Path(__file__).resolve().parents[1] / "tests" / "assets"
@@ -120,6 +121,7 @@ class _Bench:
         self.shape = (config.in_channels, self.render, self.render)
         self.colorizer = Colorizer(generator, "cpu")  # as users get it: "auto"
         self.backends: dict[str, Colorizer] = {}
+        self.unaligned: Callable[[torch.Tensor], torch.Tensor] | None = None
         if "onnx" not in skip:
             start = time.perf_counter()
             # A hint model's calls without hints (all of these) run on ONNX Runtime too.
@@ -128,9 +130,17 @@ class _Bench:
                 files = sorted(
                     p for p in args.calibration.iterdir() if p.suffix.lower() in SUFFIXES
                 )
-                self.backends["onnxruntime int8"] = Colorizer(
+                int8 = Colorizer(
                     generator, "cpu", "int8", backend="onnxruntime", calibration=files[:64]
                 )
+                self.backends["onnxruntime int8"] = int8
+                # The same int8 graph without the zero channels pixcolor._align pads the
+                # full-resolution join with (forward only: what the padding gains).
+                self.unaligned = _onnxruntime.OnnxRuntimeModel(
+                    generator, torch.device("cpu"), _inference._probe(self.shape, torch.device("cpu")),
+                    "int8", int8._calibration_inputs(files[:64], self.render),
+                    prepare=_inference._prepared, align=False,
+                )  # fmt: skip
             print(f"onnxruntime models ready in {time.perf_counter() - start:.1f} s "
                   "(exported and quantised once, then cached)")  # fmt: skip
         self.forwards = self._forward_candidates()
@@ -158,6 +168,8 @@ class _Bench:
                 runs[f"folded {precision} {fmt.replace('_', '-')}"] = lambda m=model: m(x)
         for name, col in self.backends.items():
             runs[name] = lambda m=col.network: m(x)
+        if self.unaligned is not None:
+            runs["onnxruntime int8, join not padded"] = lambda: self.unaligned(x)
         return runs
 
     def forward(self) -> None:

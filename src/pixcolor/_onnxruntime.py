@@ -67,6 +67,9 @@ class OnnxRuntimeModel:
             e.g. with batch norms folded and spectral norm baked into plain weights.
         without_hints: Export a hint model's no-hint graph, ``network(lightness)``: one
             input, called without hint planes (see the module docstring).
+        align: Pad the network's full-resolution join to a multiple of 8 channels
+            (:func:`pixcolor._align.align_channels`: the same function, faster int8
+            kernels); ``None``: for int8 only (fp32 is not faster so).
 
     Raises:
         ImportError: If onnxruntime (or, for a first export, onnx / onnxscript) is missing.
@@ -83,6 +86,7 @@ class OnnxRuntimeModel:
         prepare: Callable[[nn.Module, torch.Tensor], tuple[nn.Module, int]] | None = None,
         *,
         without_hints: bool = False,
+        align: bool | None = None,
     ) -> None:
         if device.type != "cpu":  # checked first: no export for a wrong device
             raise ValueError(f"the onnxruntime backend runs on the CPU, got device {str(device)!r}")
@@ -91,9 +95,7 @@ class OnnxRuntimeModel:
 
         folder = cache_dir() / "onnx"
         folder.mkdir(parents=True, exist_ok=True)
-        # int8 runs a graph whose full-resolution join is padded to a multiple of 8
-        # channels (pixcolor._align): the same function, faster int8 kernels.
-        aligned = precision == "int8"
+        aligned = precision == "int8" if align is None else align
         variant = "-".join(
             ([_WITHOUT_HINTS] if without_hints else []) + ([_ALIGNED] if aligned else [])
         )
