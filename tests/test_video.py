@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 av = pytest.importorskip("av", reason="video tests need PyAV (pip install 'pixcolor[video]')")
 
 from pixcolor import Colorizer, Hint, UNetGenerator, VideoError  # noqa: E402
+from pixcolor import video as video_module  # noqa: E402
 from pixcolor._temporal import TemporalFilter  # noqa: E402
 from pixcolor.video import _HintSchedule, colorize_video  # noqa: E402
 
@@ -291,11 +293,47 @@ def test_interrupt_leaves_nothing(
         return original(*args)
 
     monkeypatch.setattr(colorizer, "_predict_ab", interrupted)
+    threads = torch.get_num_threads()
     with pytest.raises(KeyboardInterrupt):
         colorize_video(
             colorizer, src, out_dir / "out.mp4", render_size=RENDER, batch_size=4, progress=False
         )
     assert list(out_dir.iterdir()) == []
+    assert torch.get_num_threads() == threads  # the network's thread count is restored
+
+
+def test_two_batches_at_once_on_the_cpu_change_nothing(
+    tmp_path: Path, colorizer: Colorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU two batches run through the network at once, in threads of their own
+    with one core each (of two); the clip is the same as one batch at a time gives, and
+    torch's thread count is restored."""
+    src = make_clip(tmp_path / "in.mkv", frames=12, size=(40, 24), audio=True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen: list[tuple[str, int]] = []
+        original = colorizer._predict_ab
+
+        def spy(*args: object) -> torch.Tensor:
+            seen.append((threading.current_thread().name, torch.get_num_threads()))
+            return original(*args)
+
+        monkeypatch.setattr(colorizer, "_predict_ab", spy)
+        options = dict(render_size=RENDER, batch_size=2, codec="libx264", crf=0, progress=False)
+        colorize_video(colorizer, src, tmp_path / "two.mkv", **options)
+        assert torch.get_num_threads() == 2
+        assert len(seen) == 6 and {n for _, n in seen} == {1}
+        assert len({name for name, _ in seen}) == 2
+        assert all(name.startswith("pixcolor-network") for name, _ in seen)
+        monkeypatch.setattr(video_module, "_network_workers", lambda colorizer: 1)
+        colorize_video(colorizer, src, tmp_path / "one.mkv", **options)
+        assert {n for _, n in seen[6:]} == {2}  # one at a time: every core for the network
+    finally:
+        torch.set_num_threads(previous)
+    one, two = _chroma(tmp_path / "one.mkv"), _chroma(tmp_path / "two.mkv")
+    assert one.shape == two.shape and np.abs(one - two).max() <= 1
+    assert read_clip(tmp_path / "one.mkv")["audio"] == read_clip(tmp_path / "two.mkv")["audio"]
 
 
 def test_arguments_are_checked(tmp_path: Path, colorizer: Colorizer) -> None:

@@ -37,6 +37,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,11 +220,15 @@ class _Options:
 
 @dataclass
 class _Frame:
-    """A source frame on its way: its luma plane and timestamp."""
+    """A source frame on its way: its luma plane, timestamp and display rotation, and its
+    gray shrunk for the network (and to the grid the colour joins on)."""
 
     index: int
     luma: torch.Tensor  # (H, W) uint8
     pts: int
+    rotation: float
+    small: torch.Tensor  # (1, r, r) gray in [0, 1] on the device
+    joined: torch.Tensor  # (1, *grid) gray: ``small`` where the grid is the network's
 
 
 def _run(
@@ -244,7 +250,7 @@ def _run(
     tmp = temporary_file(dst)
     stop = threading.Event()
     inbox: queue.Queue[Any] = queue.Queue(maxsize=opts.batch_size * _QUEUE_BATCHES)
-    outbox: queue.Queue[Any] = queue.Queue(maxsize=opts.batch_size * _QUEUE_BATCHES)
+    outbox: queue.Queue[Any] = queue.Queue()  # its batches are counted by the stage's slots
     writer: VideoWriter | None = None
     bar = tqdm(
         total=info.frames or None, desc=f"colorize {reader.path.name}", unit="frame",
@@ -255,14 +261,15 @@ def _run(
         encoder = resolve_codec(codec, info.codec, muxer)
         pix_fmt = choose_pix_fmt(encoder, info.width, info.height)
         writer = VideoWriter(tmp, muxer, reader, encoder, crf, pix_fmt, preset)
-        workers = [
-            _Worker(_produce, reader, inbox, stop),
-            _Worker(_consume, writer, outbox, stop, bar),
-        ]
         stage = _Colorize(colorizer, info, pix_fmt, opts, filt, schedule, writer)
-        count = stage.run(inbox, outbox, stop)
-        _put(outbox, _END, stop)
-        _join(workers)
+        with _network_threads(stage.workers, colorizer.device):
+            workers = [
+                _Worker(_produce, reader, inbox, stop, stage.prepare),
+                _Worker(_consume, writer, outbox, stop, bar, stage),
+            ]
+            count = stage.run(inbox, outbox, stop)
+            _put(outbox, _END, stop)
+            _join(workers)
         writer.close()
         publish(tmp, dst)
     except BaseException as err:
@@ -285,8 +292,11 @@ def _run(
 
 
 class _Colorize:
-    """The middle thread (the caller's): batches of frames through the network, the
-    temporal filter and the chroma computation."""
+    """The stage around the network. The reader thread turns each decoded frame into a
+    :class:`_Frame` (:meth:`prepare`: its luma plane, shrunk for the network); the caller's
+    thread runs batches of them through the network and the temporal filter (:meth:`run`);
+    the writer thread joins their colour with their luma into frames to encode
+    (:meth:`finish`)."""
 
     def __init__(
         self,
@@ -304,6 +314,13 @@ class _Colorize:
         self.writer = writer
         self.device = colorizer.device
         self.pending: deque[_Frame] = deque()  # frames whose colour the filter still holds
+        self.prepared = 0  # frames prepared (by the reader thread)
+        # Batches run through the network at once, each in a thread of its own (see
+        # _network_threads); in order, the oldest first, with their frames.
+        self.workers = _network_workers(colorizer)
+        self.inflight: deque[tuple[list[_Frame], Future[Any]]] = deque()
+        # Batches passed to the writer and not yet written (memory: a few batches).
+        self.slots = threading.Semaphore(_QUEUE_BATCHES)
         # The grid the colour is filtered and joined on: the network's square, or the
         # frames' working grid when a model without hint channels spreads hints on it.
         size = opts.render_size
@@ -311,46 +328,68 @@ class _Colorize:
         if any(self.schedule.sets) and not colorizer.network.hint_channels:
             self.grid = working_size(info.height, info.width)
 
+    def prepare(self, frame: Any) -> _Frame:
+        """A decoded frame -> :class:`_Frame` (in the reader thread)."""
+        luma = torch.from_numpy(luma_plane(frame, self.pix_fmt, self.info))
+        size = (self.opts.render_size,) * 2
+        small = self._shrink(luma[None, None], size)[0]
+        joined = small if self.grid == size else self._shrink(luma[None, None], self.grid)[0]
+        rotation = float(getattr(frame, "rotation", 0) or 0)
+        index, self.prepared = self.prepared, self.prepared + 1
+        return _Frame(index, luma, int(frame.pts), rotation, small, joined)
+
     def run(self, inbox: queue.Queue[Any], outbox: queue.Queue[Any], stop: threading.Event) -> int:
         self.outbox, self.stop = outbox, stop
         batch: list[_Frame] = []
         held: list[Any] = []  # audio before the first frame: the header waits for its rotation
         count = 0
-        for kind, item in _drain(inbox, stop):
-            if kind == "audio":
-                if count:
-                    self._put(("audio", item))
-                else:
-                    held.append(item)
-                continue
-            if not count:
-                self.writer.set_rotation(float(getattr(item, "rotation", 0) or 0))
-                for packet in held:
-                    self._put(("audio", packet))
-            batch.append(_Frame(count, self._luma(item), int(item.pts)))
-            count += 1
-            if len(batch) == self.opts.batch_size:
-                self._process(batch)
-                batch = []
-        if batch:
-            self._process(batch)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="pixcolor-network") as pool:
+            for kind, item in _drain(inbox, stop):
+                if kind == "audio":
+                    if count:
+                        self._put(("audio", item))
+                    else:
+                        held.append(item)
+                    continue
+                if not count:
+                    self.writer.set_rotation(item.rotation)
+                    for packet in held:
+                        self._put(("audio", packet))
+                batch.append(item)
+                count += 1
+                if len(batch) == self.opts.batch_size:
+                    self._submit(pool, batch)
+                    batch = []
+            if batch:
+                self._submit(pool, batch)
+            while self.inflight:
+                self._collect()
         if self.filter is not None and self.pending:
             self._emit(self.filter.flush())
         return count
 
-    @torch.inference_mode()
-    def _process(self, batch: list[_Frame]) -> None:
-        """Colour offsets from gray of a batch (at render size, as for a photo:
-        :func:`pixcolor._fullres.chroma_offsets`), steadied by the filter."""
-        luma = torch.stack([f.luma for f in batch])[:, None]
-        size = self.opts.render_size
-        small = self._shrink(luma, (size, size))
-        # The grid the colour joins on: the network's square, or the working grid where
-        # hints were spread.
-        joined = small if self.grid == (size, size) else self._shrink(luma, self.grid)
-        offsets = _fullres.chroma_offsets(joined, self._predict(small, luma, batch))
+    def _submit(self, pool: ThreadPoolExecutor, batch: list[_Frame]) -> None:
+        """Start a batch through the network; with :attr:`workers` batches under way, wait
+        for the oldest and pass it on."""
+        self.inflight.append((batch, pool.submit(self._colour, batch)))
+        while len(self.inflight) >= self.workers:
+            self._collect()
+
+    def _collect(self) -> None:
+        """The oldest batch under way, steadied by the filter and passed on."""
+        batch, future = self.inflight.popleft()
+        joined, offsets = future.result()
         self.pending.extend(batch)
         self._emit(offsets if self.filter is None else self.filter.push(joined, offsets))
+
+    @torch.inference_mode()
+    def _colour(self, batch: list[_Frame]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gray a batch's colour joins on and its colour offsets from gray (at render
+        size, as for a photo: :func:`pixcolor._fullres.chroma_offsets`), in a network
+        thread."""
+        small = torch.stack([f.small for f in batch])
+        joined = small if self.grid == small.shape[-2:] else torch.stack([f.joined for f in batch])
+        return joined, _fullres.chroma_offsets(joined, self._predict(small, batch))
 
     def _shrink(self, luma: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """8-bit luma ``(B, 1, H, W)`` -> gray ``(B, 1, *size)`` in ``[0, 1]`` on the device
@@ -366,13 +405,11 @@ class _Colorize:
             small = small.round_().clamp_(0, 255)
         return _yuv.luma_to_gray(small, self.info.full_range)
 
-    def _predict(
-        self, small: torch.Tensor, luma: torch.Tensor, batch: list[_Frame]
-    ) -> torch.Tensor:
+    def _predict(self, small: torch.Tensor, batch: list[_Frame]) -> torch.Tensor:
         """a/b of a batch on :attr:`grid` (times the saturation), through the colorizer's
         network (:meth:`pixcolor.Colorizer._predict_ab`). ``small`` is the batch's gray at
-        render size, ``luma`` its luma planes. Hints go into a hint model's input, or are
-        spread along each frame's edges for others (as for a photo)."""
+        render size. Hints go into a hint model's input, or are spread along each frame's
+        edges for others (as for a photo)."""
         colorizer = self.colorizer
         smalls = [one[None].expand(-1, 3, -1, -1) for one in small]
         sets = [self.schedule.at(f.index) for f in batch]
@@ -389,19 +426,28 @@ class _Colorize:
         if hint_sets is None or hint_model:
             return _resize_ab(ab, self.grid)
         frames = []
-        for one, plane, hints in zip(ab, luma, hint_sets, strict=True):
+        for one, frame, hints in zip(ab, batch, hint_sets, strict=True):
             if len(hints):
-                gray = _yuv.luma_to_gray(plane, self.info.full_range)
+                gray = _yuv.luma_to_gray(frame.luma[None].to(self.device), self.info.full_range)
                 one = spread_hints(one, gray.expand(3, -1, -1), hints, decay=RESIDUAL_DECAY)
             frames.append(_resize_ab(one[None], self.grid))
         return torch.cat(frames)
 
     def _emit(self, offsets: torch.Tensor) -> None:
-        """Join the colour offsets of the oldest ``len(offsets)`` pending frames with their
-        luma (:func:`pixcolor._yuv.chroma_planes`) and pass the frames to the writer."""
+        """Pass the oldest ``len(offsets)`` pending frames with their colour offsets to the
+        writer thread (:meth:`finish`)."""
         if not len(offsets):
             return
         frames = [self.pending.popleft() for _ in range(len(offsets))]
+        while not self.slots.acquire(timeout=_POLL_S):
+            if self.stop.is_set():
+                raise _Stopped()
+        self._put(("frames", (frames, offsets)))
+
+    @torch.inference_mode()
+    def finish(self, frames: list[_Frame], offsets: torch.Tensor) -> list[Any]:
+        """Frames to encode: the colour ``offsets`` of ``frames`` joined with their luma
+        (:func:`pixcolor._yuv.chroma_planes`), in the writer thread."""
         luma = torch.stack([f.luma for f in frames])[:, None].to(self.device)
         gray = _yuv.chroma_gray(luma, self.pix_fmt, self.info.full_range)
         info = self.info
@@ -409,12 +455,7 @@ class _Colorize:
             gray, offsets, self.pix_fmt, info.matrix, info.full_range, pooled=True
         )
         planes = _yuv.quantize_chroma(chroma, info.full_range).cpu().numpy()
-        for frame, chroma_planes in zip(frames, planes, strict=True):
-            self._put(("video", self._av_frame(frame, chroma_planes)))
-
-    def _luma(self, frame: Any) -> torch.Tensor:
-        """The luma plane of a decoded frame in the output's pixel format, as a copy."""
-        return torch.from_numpy(luma_plane(frame, self.pix_fmt, self.info))
+        return [self._av_frame(f, p) for f, p in zip(frames, planes, strict=True)]
 
     def _av_frame(self, frame: _Frame, chroma: np.ndarray) -> Any:
         av = import_av()
@@ -435,11 +476,17 @@ class _Colorize:
 _END = ("end", None)
 
 
-def _produce(reader: VideoReader, inbox: queue.Queue[Any], stop: threading.Event) -> None:
-    """Reader thread: decoded frames and audio packets, then the end mark (or an error)."""
+def _produce(
+    reader: VideoReader,
+    inbox: queue.Queue[Any],
+    stop: threading.Event,
+    prepare: Callable[[Any], _Frame],
+) -> None:
+    """Reader thread: decoded frames (through ``prepare``) and audio packets, then the end
+    mark (or an error)."""
     try:
-        for item in reader.items():
-            if not _put(inbox, item, stop):
+        for kind, item in reader.items():
+            if not _put(inbox, (kind, prepare(item) if kind == "video" else item), stop):
                 return
         _put(inbox, _END, stop)
     except Exception as err:  # handed to the caller's thread, which raises it
@@ -447,15 +494,52 @@ def _produce(reader: VideoReader, inbox: queue.Queue[Any], stop: threading.Event
 
 
 def _consume(
-    writer: VideoWriter, outbox: queue.Queue[Any], stop: threading.Event, bar: Any
+    writer: VideoWriter,
+    outbox: queue.Queue[Any],
+    stop: threading.Event,
+    bar: Any,
+    stage: _Colorize,
 ) -> None:
-    """Writer thread: encode frames and copy audio packets until the end mark."""
+    """Writer thread: encode batches of frames (made by :meth:`_Colorize.finish`) and copy
+    audio packets until the end mark."""
     for kind, item in _drain(outbox, stop):
-        if kind == "video":
-            writer.write_video(item)
-            bar.update(1)
+        if kind == "frames":
+            for frame in stage.finish(*item):
+                writer.write_video(frame)
+                bar.update(1)
+            stage.slots.release()
         else:
             writer.write_audio(item)
+
+
+def _network_workers(colorizer: Any) -> int:
+    """Batches the network runs at once: two on the CPU with torch (and at least two
+    cores), else one."""
+    network = colorizer.network
+    on_cpu = colorizer.device.type == "cpu" and getattr(network, "backend", "torch") == "torch"
+    return 2 if on_cpu and torch.get_num_threads() > 1 else 1
+
+
+@contextmanager
+def _network_threads(workers: int, device: torch.device) -> Iterator[None]:
+    """While a clip runs on the CPU with two network workers, torch's intra-op threads
+    (which the threads started meanwhile take) are the cores torch uses, less one for the
+    codecs, shared among the workers (at least one each); restored afterwards.
+
+    Why: the codecs and the colour join run in threads of their own, and an OpenMP
+    parallel op waits for its slowest thread, so one network spread over every core stalls
+    whenever a codec thread takes a core (on 2 cores: 1.35x the CPU time of the same work
+    on one thread each, see ``docs/video.rst``); two batches at once, each on its own
+    cores, keep the cores busy without that wait."""
+    threads = torch.get_num_threads()
+    if workers <= 1 or device.type != "cpu":
+        yield
+        return
+    torch.set_num_threads(max(1, (threads - 1) // workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Worker(threading.Thread):
