@@ -16,8 +16,9 @@ av = pytest.importorskip("av", reason="video tests need PyAV (pip install 'pixco
 
 from pixcolor import Colorizer, Hint, UNetGenerator, VideoError  # noqa: E402
 from pixcolor import video as video_module  # noqa: E402
+from pixcolor._hint_schedule import HintSchedule  # noqa: E402
 from pixcolor._temporal import TemporalFilter  # noqa: E402
-from pixcolor.video import _HintSchedule, colorize_video  # noqa: E402
+from pixcolor.video import colorize_video  # noqa: E402
 
 RENDER = 32
 
@@ -377,21 +378,21 @@ def test_missing_pyav_says_what_to_install(
 
 def test_hint_schedule_ranges() -> None:
     red, green = Hint(1, 2, "#ff0000"), Hint(3, 4, "#00ff00")
-    schedule = _HintSchedule({8: [(3, 4, "#00ff00")], 0: [(1, 2, "#ff0000")], 5: None})
+    schedule = HintSchedule({8: [(3, 4, "#00ff00")], 0: [(1, 2, "#ff0000")], 5: None})
     assert schedule.hints_at(0) == schedule.hints_at(4) == [red]
     assert schedule.hints_at(5) == schedule.hints_at(7) == []
     assert schedule.hints_at(100) == [green]
-    assert _HintSchedule([(1, 2, "#ff0000")]).hints_at(50) == [red]
+    assert HintSchedule([(1, 2, "#ff0000")]).hints_at(50) == [red]
     bound = schedule.bind((8, 8))
     assert bound.at(5) is None and len(bound.at(4)) == 1 and len(bound.at(9)) == 1
     with pytest.raises(ValueError, match="outside the 4x4 image"):
-        _HintSchedule({0: [(1, 2, "#ff0000")], 3: [(6, 1, "#00ff00")]}).bind((4, 4))
+        HintSchedule({0: [(1, 2, "#ff0000")], 3: [(6, 1, "#00ff00")]}).bind((4, 4))
     with pytest.raises(ValueError, match=r"hints\[3\]: .*colou?r"):
-        _HintSchedule({3: [(1, 2, "nonsense")]})
+        HintSchedule({3: [(1, 2, "nonsense")]})
     with pytest.raises(ValueError, match="frame indices"):
-        _HintSchedule({-1: []})
+        HintSchedule({-1: []})
     with pytest.raises(ValueError, match="sequence of hints or a mapping"):
-        _HintSchedule("#ff0000")
+        HintSchedule("#ff0000")
 
 
 def test_hints_carry_through_the_clip(tmp_path: Path, colorizer: Colorizer) -> None:

@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +52,9 @@ from tqdm.auto import tqdm
 
 from pixcolor import _fullres, _yuv
 from pixcolor._atomic import publish, temporary_file
+from pixcolor._hint_schedule import HintSchedule
 from pixcolor._temporal import TemporalFilter
+from pixcolor._threads import END, POLL_S, Stopped, Worker, drain, join, put
 from pixcolor._video_io import (
     DEFAULT_CRF,
     DEFAULT_PRESET,
@@ -69,7 +71,7 @@ from pixcolor._video_io import (
     plane_array,
     resolve_codec,
 )
-from pixcolor.hints import Hint, HintSet, hint_planes_batch, parse_hints
+from pixcolor.hints import HintSet, hint_planes_batch
 from pixcolor.spread import RESIDUAL_DECAY, spread_hints, working_size
 
 __all__ = [
@@ -88,7 +90,6 @@ logger = logging.getLogger(__name__)
 
 # Batches of frames the queues between the threads hold (memory: a few batches of frames).
 _QUEUE_BATCHES = 2
-_POLL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def colorize_video(
         render_size, saturation, batch_size
     )
     filt = _temporal_filter(temporal)
-    schedule = _HintSchedule(hints)
+    schedule = HintSchedule(hints)
     if crf is not None and (isinstance(crf, bool) or not isinstance(crf, int) or crf < 0):
         raise ValueError(f"crf must be an integer >= 0, got {crf!r}")
     if preset is not None and preset not in PRESETS:
@@ -240,7 +241,7 @@ def _run(
     muxer: str,
     opts: _Options,
     filt: TemporalFilter | None,
-    schedule: _HintSchedule,
+    schedule: HintSchedule,
     codec: str | None,
     crf: int | None,
     preset: str | None,
@@ -258,7 +259,7 @@ def _run(
         total=info.frames or None, desc=f"colorize {reader.path.name}", unit="frame",
         disable=not progress, dynamic_ncols=True,
     )  # fmt: skip
-    workers: list[_Worker] = []
+    workers: list[Worker] = []
     try:
         encoder = resolve_codec(codec, info.codec, muxer)
         pix_fmt = choose_pix_fmt(encoder, info.width, info.height)
@@ -266,21 +267,21 @@ def _run(
         stage = _Colorize(colorizer, info, pix_fmt, opts, filt, schedule, writer)
         with _network_threads(stage.workers, colorizer.device):
             workers = [
-                _Worker(_produce, reader, inbox, stop, stage.prepare),
-                _Worker(_consume, writer, outbox, stop, bar, stage),
+                Worker(_produce, reader, inbox, stop, stage.prepare),
+                Worker(_consume, writer, outbox, stop, bar, stage),
             ]
             count = stage.run(inbox, outbox, stop)
-            _put(outbox, _END, stop)
-            _join(workers)
+            put(outbox, END, stop)
+            join(workers)
         writer.close()
         publish(tmp, dst)
     except BaseException as err:
         stop.set()
-        failure = _join(workers, raise_error=False)
+        failure = join(workers, raise_error=False)
         if writer is not None:
             writer.abort()
         tmp.unlink(missing_ok=True)
-        if failure is not None and isinstance(err, _Stopped):
+        if failure is not None and isinstance(err, Stopped):
             raise failure from None  # the thread's own error, not the stop it caused
         raise
     finally:
@@ -307,7 +308,7 @@ class _Colorize:
         pix_fmt: str,
         opts: _Options,
         filt: TemporalFilter | None,
-        schedule: _HintSchedule,
+        schedule: HintSchedule,
         writer: VideoWriter,
     ) -> None:
         self.colorizer, self.info, self.pix_fmt, self.opts = colorizer, info, pix_fmt, opts
@@ -346,7 +347,7 @@ class _Colorize:
         held: list[Any] = []  # audio before the first frame: the header waits for its rotation
         count = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="pixcolor-network") as pool:
-            for kind, item in _drain(inbox, stop):
+            for kind, item in drain(inbox, stop):
                 if kind == "audio":
                     if count:
                         self._put(("audio", item))
@@ -441,9 +442,9 @@ class _Colorize:
         if not len(offsets):
             return
         frames = [self.pending.popleft() for _ in range(len(offsets))]
-        while not self.slots.acquire(timeout=_POLL_S):
+        while not self.slots.acquire(timeout=POLL_S):
             if self.stop.is_set():
-                raise _Stopped()
+                raise Stopped()
         self._put(("frames", (frames, offsets)))
 
     @torch.inference_mode()
@@ -472,10 +473,7 @@ class _Colorize:
         return out
 
     def _put(self, item: Any) -> None:
-        _put(self.outbox, item, self.stop)
-
-
-_END = ("end", None)
+        put(self.outbox, item, self.stop)
 
 
 def _produce(
@@ -488,11 +486,11 @@ def _produce(
     mark (or an error)."""
     try:
         for kind, item in reader.items():
-            if not _put(inbox, (kind, prepare(item) if kind == "video" else item), stop):
+            if not put(inbox, (kind, prepare(item) if kind == "video" else item), stop):
                 return
-        _put(inbox, _END, stop)
+        put(inbox, END, stop)
     except Exception as err:  # handed to the caller's thread, which raises it
-        _put(inbox, ("error", err), stop)
+        put(inbox, ("error", err), stop)
 
 
 def _consume(
@@ -504,7 +502,7 @@ def _consume(
 ) -> None:
     """Writer thread: encode batches of frames (made by :meth:`_Colorize.finish`) and copy
     audio packets until the end mark."""
-    for kind, item in _drain(outbox, stop):
+    for kind, item in drain(outbox, stop):
         if kind == "frames":
             for frame in stage.finish(*item):
                 writer.write_video(frame)
@@ -544,68 +542,6 @@ def _network_threads(workers: int, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-class _Worker(threading.Thread):
-    """A daemon thread running ``target(*args)``; an error it raises is kept in
-    :attr:`error` and sets ``stop`` (the last of ``args``' events) so the others end."""
-
-    def __init__(self, target: Callable[..., None], *args: Any) -> None:
-        super().__init__(daemon=True)
-        self._work, self._work_args = target, args
-        self.error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self._work(*self._work_args)
-        except _Stopped:
-            pass
-        except BaseException as err:
-            self.error = err
-            for arg in self._work_args:
-                if isinstance(arg, threading.Event):
-                    arg.set()
-
-
-def _drain(box: queue.Queue[Any], stop: threading.Event) -> Iterator[tuple[str, Any]]:
-    """Items of ``box`` until the end mark; re-raise a producer's error; stop when told."""
-    while not stop.is_set():
-        try:
-            kind, item = box.get(timeout=_POLL_S)
-        except queue.Empty:
-            continue
-        if kind == "end":
-            return
-        if kind == "error":
-            raise item
-        yield kind, item
-    raise _Stopped()
-
-
-class _Stopped(Exception):
-    """Another thread failed (its error is raised instead)."""
-
-
-def _put(box: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            box.put(item, timeout=_POLL_S)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _join(workers: list[_Worker], raise_error: bool = True) -> BaseException | None:
-    """Wait for the workers; the first error one of them raised is raised (or returned)."""
-    for worker in workers:
-        while worker.is_alive():
-            worker.join(timeout=_POLL_S)
-    error = next((w.error for w in workers if w.error is not None), None)
-    if error is not None and raise_error:
-        raise error
-    return error
-
-
 def _temporal_filter(temporal: object) -> TemporalFilter | None:
     if isinstance(temporal, TemporalFilter):
         return temporal
@@ -614,71 +550,6 @@ def _temporal_filter(temporal: object) -> TemporalFilter | None:
     if temporal == "none":
         return None
     raise ValueError(f"temporal must be 'auto', 'none' or a TemporalFilter, got {temporal!r}")
-
-
-class _HintSchedule:
-    """Which hints hold at each frame: one sequence for every frame, or ``{first_frame:
-    hints}`` ranges. Parsed when made; checked against the frame size by :meth:`bind`."""
-
-    def __init__(self, hints: Any) -> None:
-        self._starts: list[int] = []
-        self._hints: list[list[Hint]] = []
-        self._sets: list[HintSet | None] = []
-        if hints is None:
-            return
-        if isinstance(hints, Mapping):
-            for start in hints:
-                if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-                    raise ValueError(f"hints keys must be frame indices (ints >= 0), got {start!r}")
-            for start in sorted(hints):
-                self._starts.append(start)
-                self._hints.append(_parse(hints[start] or [], f"hints[{start}]: "))
-        elif isinstance(hints, Sequence) and not isinstance(hints, (str, bytes)):
-            self._starts, self._hints = [0], [_parse(hints, "")]
-        else:
-            raise ValueError(
-                "hints must be a sequence of hints or a mapping {first_frame: hints}, "
-                f"got {type(hints).__name__}"
-            )
-
-    def bind(self, size: tuple[int, int]) -> _HintSchedule:
-        """Check every range's hints against frames of ``size`` ``(H, W)`` (a hint outside
-        the frame raises ``ValueError`` before any frame is colourised)."""
-        self._sets = [
-            HintSet.build(size, hints, label=f"frames from {start}: ") if hints else None
-            for start, hints in zip(self._starts, self._hints, strict=True)
-        ]
-        return self
-
-    @property
-    def sets(self) -> list[HintSet | None]:
-        """The bound hints of every range (``None``: a range without hints)."""
-        return list(self._sets)
-
-    def at(self, index: int) -> HintSet | None:
-        """The bound hints of frame ``index`` (``None``: none)."""
-        found: HintSet | None = None
-        for start, hint_set in zip(self._starts, self._sets, strict=True):
-            if start > index:
-                break
-            found = hint_set
-        return found
-
-    def hints_at(self, index: int) -> list[Hint]:
-        """The parsed hints of frame ``index`` (empty: none)."""
-        found: list[Hint] = []
-        for start, hints in zip(self._starts, self._hints, strict=True):
-            if start > index:
-                break
-            found = hints
-        return found
-
-
-def _parse(hints: Any, label: str) -> list[Hint]:
-    try:
-        return parse_hints(hints)
-    except ValueError as err:
-        raise ValueError(f"{label}{err}") from None
 
 
 def _resize_ab(ab: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
