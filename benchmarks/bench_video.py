@@ -191,9 +191,13 @@ def _faithful(colorizer: Colorizer, clip: Path, batch_size: int) -> None:
 
 def _stamps(path: Path) -> list[float]:
     """Frame times in seconds, in presentation order (sorted: files whose timestamps are
-    decode-order ones give them unsorted)."""
+    decode-order ones give them unsorted). AVI stores no timestamps, only each frame's
+    place: its frames' times are their packets' (FFmpeg's demuxer reports H.264 frames in
+    AVI one frame later than their place, a guess at a B-frame delay, B-frames or not)."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
+        if c.format.name == "avi":
+            return sorted(float(p.dts * stream.time_base) for p in c.demux(stream) if p.size)
         return sorted(float(f.pts * stream.time_base) for f in c.decode(stream))
 
 
