@@ -431,7 +431,7 @@ class _Colorize:
         frames = []
         for one, frame, hints in zip(ab, batch, hint_sets, strict=True):
             if len(hints):
-                gray = _yuv.luma_to_gray(frame.luma[None].to(self.device), self.info.full_range)
+                gray = _yuv.luma_to_gray(frame.luma[None], self.info.full_range)
                 one = spread_hints(one, gray.expand(3, -1, -1), hints, decay=RESIDUAL_DECAY)
             frames.append(_resize_ab(one[None], self.grid))
         return torch.cat(frames)
