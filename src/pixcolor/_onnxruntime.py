@@ -107,7 +107,7 @@ class OnnxRuntimeModel:
                 if module is network:
                     module = copy.deepcopy(network)
                 added = align_channels(module.eval(), probe)
-                logger.debug("int8 graph: %d zero channels added at full resolution", added)
+                logger.debug("exported graph: %d zero channels added at full resolution", added)
             _export(_NoHints(module) if without_hints else module, probe, path)
         if precision == "int8":
             inputs = [t.detach().float().cpu() for t in (calibration or ())]
