@@ -137,6 +137,25 @@ class TestRender:
         out = render(load_image(gray), _offsets())
         out[0, 0] = 7  # a numpy output the user can change
         assert out.flags.writeable and gray[0, 0] == 0
+        image = render(load_image(Image.fromarray(gray)), _offsets())
+        image.putpixel((0, 0), (1, 2, 3))  # a PIL output too
+        assert not image.readonly and image.getpixel((0, 0)) == (1, 2, 3)
+
+    def test_images_pasted_strip_by_strip_equal_whole_planes(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """PIL and numpy outputs are pasted into the image a strip at a time from the
+        worker threads; tensors are cast into whole planes: the same pixels."""
+        rgba = np.random.default_rng(6).integers(0, 256, (203, 61, 4), dtype=np.uint8)
+        offsets = _offsets(rows=16, strength=80)
+        monkeypatch.setattr(_fullres, "_STRIP_PIXELS", 400)  # strips of 6 rows, on the pool
+        monkeypatch.setattr(_fullres, "_workers", lambda: 3)
+        planes = render(load_image(torch.from_numpy(rgba).permute(2, 0, 1)), offsets)
+        expected = planes.permute(1, 2, 0).numpy()
+        pil = render(load_image(Image.fromarray(rgba)), offsets)
+        np.testing.assert_array_equal(np.asarray(pil), expected)
+        array = render(load_image(rgba[..., :3]), offsets)
+        np.testing.assert_array_equal(array, expected[..., :3])
 
 
 class TestShrinkPlane:
