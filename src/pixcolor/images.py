@@ -47,6 +47,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin
 
 from pixcolor import lab
 from pixcolor._output import OutputWriter, as_float, encode_image, save_image, to_output
+from pixcolor._pillow_arrays import pixels_8bit
 from pixcolor.errors import ImageError, ImageNotFoundError
 
 __all__ = [
@@ -251,7 +252,7 @@ def _pil_pixels(img: Image.Image) -> tuple[np.ndarray, float, int]:
     """Pixels ``(H, W[, C])``, the divisor that maps them to ``[0, 1]``, and bit depth."""
     mode = img.mode
     if mode in ("L", "LA", "RGB", "RGBA"):
-        return np.asarray(img), 255.0, 8
+        return pixels_8bit(img), 255.0, 8
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(img), 65535.0, 16
     if mode == "I":
