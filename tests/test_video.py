@@ -14,8 +14,13 @@ import torch
 
 av = pytest.importorskip("av", reason="video tests need PyAV (pip install 'pixcolor[video]')")
 
-from pixcolor import Colorizer, Hint, UNetGenerator, VideoError  # noqa: E402
-from pixcolor import video as video_module  # noqa: E402
+from pixcolor import (  # noqa: E402
+    Colorizer,
+    Hint,
+    UNetGenerator,
+    VideoError,
+    _video_stage,
+)
 from pixcolor._hint_schedule import HintSchedule  # noqa: E402
 from pixcolor._temporal import TemporalFilter  # noqa: E402
 from pixcolor.video import colorize_video  # noqa: E402
@@ -327,7 +332,7 @@ def test_two_batches_at_once_on_the_cpu_change_nothing(
         assert len(seen) == 6 and {n for _, n in seen} == {1}
         assert len({name for name, _ in seen}) == 2
         assert all(name.startswith("pixcolor-network") for name, _ in seen)
-        monkeypatch.setattr(video_module, "_network_workers", lambda colorizer: 1)
+        monkeypatch.setattr(_video_stage, "network_workers", lambda colorizer: 1)
         colorize_video(colorizer, src, tmp_path / "one.mkv", **options)
         assert {n for _, n in seen[6:]} == {2}  # one at a time: every core for the network
     finally:
