@@ -52,3 +52,14 @@ def test_falls_back_to_asarray(monkeypatch: pytest.MonkeyPatch, encoder: object)
     monkeypatch.setattr(np, "asarray", lambda img: fallbacks.append(img) or pixels.copy())
     np.testing.assert_array_equal(pixels_8bit(image), pixels)
     assert fallbacks == [image]
+
+
+def test_into_a_given_array() -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (37, 1001, 3), dtype=np.uint8)
+    out = np.zeros((50, 1001, 3), np.uint8)
+    returned = pixels_8bit(Image.fromarray(pixels), out[5:42])  # rows of a larger array
+    assert returned.base is out or returned.base is out.base
+    np.testing.assert_array_equal(out[5:42], pixels)
+    assert not out[:5].any() and not out[42:].any()
+    with pytest.raises(ValueError, match=r"C-contiguous uint8 of shape \(37, 1001, 3\)"):
+        pixels_8bit(Image.fromarray(pixels), np.zeros((37, 1001, 4), np.uint8))

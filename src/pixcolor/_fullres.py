@@ -33,6 +33,7 @@ from PIL import Image
 
 from pixcolor import lab
 from pixcolor._output import OutputWriter, _quantize_array
+from pixcolor._pillow_arrays import pixels_8bit
 from pixcolor.images import LoadedImage
 
 __all__ = ["LUMA", "chroma_offsets", "render", "rgb_offsets", "shrink_plane"]
@@ -182,7 +183,7 @@ def render(loaded: LoadedImage, offsets: torch.Tensor, in_torch: bool | None = N
     if writer is not None:
         return writer.result()
     if image is not None:
-        return image.image if loaded.kind in ("path", "pil") else np.array(image.image)
+        return image.result()
     return _assemble(loaded, planes)
 
 
@@ -326,7 +327,8 @@ class _StripImage:
     cast into its band's uint8 buffer ``levels`` ``(bands, rows, W)``, merged by Pillow and
     pasted. The image is allocated uninitialised, so its pages are first touched there, in
     parallel and while the strip is in the cache, rather than by one merge of whole planes
-    after all strips (page faults cost about 2 ns per pixel of a fresh 16 MB image)."""
+    after all strips (page faults cost about 2 ns per pixel of a fresh 16 MB image). For a
+    numpy source the merged strips go straight into the output array instead."""
 
     def __init__(self, loaded: LoadedImage) -> None:
         height, width = loaded.size
@@ -335,7 +337,17 @@ class _StripImage:
             self.alpha = _quantize_array(loaded.alpha[0].to("cpu"), np.dtype(np.uint8))
         self.mode = "RGB" if self.alpha is None else "RGBA"
         self.bands = len(self.mode)
-        self.image = Image.new(self.mode, (width, height), None)
+        # A numpy output gets the strips' pixels directly, without a whole Pillow image.
+        self.array = None
+        self.image = None
+        if loaded.kind == "numpy":
+            self.array = np.empty((height, width, self.bands), np.uint8)
+        else:
+            self.image = Image.new(self.mode, (width, height), None)
+
+    def result(self) -> Any:
+        """The filled image (PIL), or array ``(H, W, 3|4)`` for a numpy source."""
+        return self.array if self.array is not None else self.image
 
     def paste(self, first: int, values: np.ndarray, levels: np.ndarray) -> None:
         """Rows ``first:`` from floats ``(3, rows, W)`` in ``[0, 256)`` (truncated)."""
@@ -345,7 +357,11 @@ class _StripImage:
         if self.alpha is not None:
             levels[3] = self.alpha[first : first + count]
         bands = [Image.frombuffer("L", (width, count), p, "raw", "L", 0, 1) for p in levels]
-        self.image.paste(Image.merge(self.mode, bands), (0, first))
+        strip = Image.merge(self.mode, bands)
+        if self.array is not None:
+            pixels_8bit(strip, self.array[first : first + count])
+        else:
+            self.image.paste(strip, (0, first))
 
 
 def _cast_into(xp: Any, target: Any, values: Any) -> None:

@@ -8,9 +8,9 @@ from PIL import Image
 __all__ = ["pixels_8bit"]
 
 
-def pixels_8bit(img: Image.Image) -> np.ndarray:
+def pixels_8bit(img: Image.Image, out: np.ndarray | None = None) -> np.ndarray:
     """``np.asarray(img)`` of an 8-bit image (``L``, ``LA``, ``RGB``, ``RGBA``), writable
-    and about 2x faster.
+    and about 2x faster; into ``out`` (uint8, C-contiguous, of that shape) where given.
 
     Pillow's raw encoder packs the pixels straight into the array, where ``np.asarray``
     first joins the encoder's chunks into one fresh ``bytes`` object (2048x2048 RGB on a
@@ -20,7 +20,11 @@ def pixels_8bit(img: Image.Image) -> np.ndarray:
     """
     width, height = img.size
     bands = len(img.getbands())
-    out = np.empty((height, width, bands) if bands > 1 else (height, width), np.uint8)
+    shape = (height, width, bands) if bands > 1 else (height, width)
+    if out is None:
+        out = np.empty(shape, np.uint8)
+    elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous uint8 of shape {shape}, got {out.shape}")
     flat = out.reshape(-1)
     if not flat.size:
         return out
@@ -33,5 +37,7 @@ def pixels_8bit(img: Image.Image) -> np.ndarray:
             flat[filled : filled + len(data)] = np.frombuffer(data, np.uint8)  # or ValueError
             filled += len(data)
     except Exception:  # never let an internal API break loading
-        return np.asarray(img)
-    return out if status == 1 and filled == flat.size else np.asarray(img)
+        status = -1
+    if status != 1 or filled != flat.size:
+        out[...] = np.asarray(img)
+    return out

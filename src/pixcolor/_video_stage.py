@@ -25,7 +25,14 @@ from pixcolor._video_io import VideoWriter, import_av, luma_plane, plane_array
 from pixcolor.hints import HintSet, hint_planes_batch
 from pixcolor.spread import RESIDUAL_DECAY, spread_hints, working_size
 
-__all__ = ["QUEUE_BATCHES", "ColorizeStage", "Frame", "Options", "network_threads", "network_workers"]
+__all__ = [
+    "QUEUE_BATCHES",
+    "ColorizeStage",
+    "Frame",
+    "Options",
+    "network_threads",
+    "network_workers",
+]
 
 # Batches of frames the queues between the threads hold (memory: a few batches of frames).
 QUEUE_BATCHES = 2
