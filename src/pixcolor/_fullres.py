@@ -312,7 +312,8 @@ def _fit(
 class _Band(NamedTuple):
     """What the strips of one band share: the render rows it needs interpolated to the
     full width (``wide``, from row ``low``) and the steps between them, and (numpy) its
-    strip buffers: ``out`` ``(5, rows, W)`` and two scratch planes."""
+    strip buffers: ``out`` ``(5, rows, W)``, two scratch planes, and the uint8 ``levels``
+    a :class:`_StripImage` casts into."""
 
     wide: Any
     step: Any
