@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,21 +52,17 @@ class HintSchedule:
 
     def at(self, index: int) -> HintSet | None:
         """The bound hints of frame ``index`` (``None``: none)."""
-        found: HintSet | None = None
-        for start, hint_set in zip(self._starts, self._sets, strict=True):
-            if start > index:
-                break
-            found = hint_set
-        return found
+        found = self._range(index)
+        return None if found < 0 else self._sets[found]
 
     def hints_at(self, index: int) -> list[Hint]:
         """The parsed hints of frame ``index`` (empty: none)."""
-        found: list[Hint] = []
-        for start, hints in zip(self._starts, self._hints, strict=True):
-            if start > index:
-                break
-            found = hints
-        return found
+        found = self._range(index)
+        return [] if found < 0 else self._hints[found]
+
+    def _range(self, index: int) -> int:
+        """Position of the range that holds frame ``index`` (-1: before the first)."""
+        return bisect_right(self._starts, index) - 1
 
 
 def _parse(hints: Any, label: str) -> list[Hint]:
