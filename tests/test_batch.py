@@ -183,3 +183,46 @@ def test_steps_are_usable_alone(tmp_path: Path, model_dir: Path) -> None:
     assert written.is_file() and Image.open(written).size == Image.open(paths[0]).size
     bad = batch.colorize_loaded(colorizer, [loaded[1], "oops"], render_size=32)  # type: ignore[list-item]
     assert isinstance(bad[0], Image.Image) and isinstance(bad[1], Exception)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "argument --batch-size: must be an integer >= 1, got '0'"),
+        ("--render-size", "-3", "argument --render-size: must be an integer >= 1, got '-3'"),
+        ("--saturation", "nan", "argument --saturation: must be a finite number >= 0, got 'nan'"),
+        ("--saturation", "-1", "argument --saturation: must be a finite number >= 0, got '-1'"),
+        ("--crf", "-5", "argument --crf: must be an integer >= 0, got '-5'"),
+    ],
+)
+def test_cli_refuses_bad_numbers_as_usage_errors(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str,
+    message: str,
+) -> None:  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        main(["colorize", str(tree), "-o", str(tmp_path / "out"), flag, value])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options_fail_once_before_any_file(
+    tree: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    colorizer = Colorizer.from_pretrained(model_dir, device="cpu")
+    for options, message in (
+        ({"render_size": 100}, "render_size must be a positive multiple of 32, got 100"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"saturation": -1.0}, "saturation must be a finite number >= 0, got -1.0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            colorize_files(colorizer, [tree], tmp_path / "out", recursive=True, progress=False,
+                           **options)  # fmt: skip
+    assert not (tmp_path / "out").exists()
+    code = main(["colorize", str(tree), "-r", "-o", str(tmp_path / "out"), "--model",
+                 str(model_dir), "--render-size", "100", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        "pixcolor colorize: error: render_size must be a positive multiple of 32, got 100\n"
+    )

@@ -116,3 +116,17 @@ def test_push_with_hub_mocked(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     )
     assert api_cls.return_value.upload_folder.call_args.kwargs["path_in_repo"] == "generator"
     assert "https://hub/commit/1" in capsys.readouterr().out
+
+
+def test_hub_warnings_are_printed_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """huggingface_hub prints its warnings through its own handler; the CLI's logging setup
+    must not print them a second time."""
+    import logging
+
+    assert main(["models", "--json"]) == 0
+    capsys.readouterr()
+    hub = logging.getLogger("huggingface_hub.utils._http")
+    hub.warning("retrying")
+    assert logging.getLogger("huggingface_hub").propagate is False
+    err = capsys.readouterr().err
+    assert err.count("retrying") <= 1

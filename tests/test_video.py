@@ -596,6 +596,29 @@ def test_folder_mixing_photos_and_videos_with_report(tmp_path: Path, colorizer: 
     assert not (tmp_path / "out" / "mixed" / "broken.mkv").exists()
 
 
+def test_folder_of_clips_checks_encoder_options_once(tmp_path: Path, colorizer: Colorizer) -> None:
+    from pixcolor.batch import colorize_files
+    from pixcolor.video import check_video_options
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        make_clip(folder / name, frames=2)
+    for options, error, message in (
+        ({"codec": "nonsense"}, VideoError, "codec 'nonsense' is not a video encoder"),
+        ({"crf": -1}, ValueError, "crf must be an integer >= 0, got -1"),
+        ({"preset": "quick"}, ValueError, "preset must be one of ultrafast"),
+        ({"temporal": "smooth"}, ValueError, "temporal must be"),
+    ):
+        with pytest.raises(error, match=message):
+            colorize_files(colorizer, [folder], tmp_path / "out", render_size=RENDER,
+                           progress=False, video_options=options)  # fmt: skip
+        with pytest.raises(error, match=message):
+            check_video_options(**options)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+    assert check_video_options("none", 20, "fast", "libx264") is None
+
+
 @pytest.mark.parametrize(
     ("preset", "settings"),
     [

@@ -52,6 +52,8 @@ _EXTRA_EXTENSIONS = (".gif", ".jfif", ".jp2")
 MAX_IN_FLIGHT_PIXELS = 32 << 20
 """Pixels decoded and not yet written at most (one larger photo is still taken alone)."""
 _END = object()
+# video_options that check_video_options checks once for a whole run.
+_VIDEO_CHECKED = ("temporal", "crf", "preset", "codec")
 
 
 @dataclass
@@ -172,9 +174,15 @@ def colorize_files(
 
     Raises:
         ImportError: If there are videos and PyAV (the ``video`` extra) is missing.
-        ValueError: If a list of hints or a hint image is given for several inputs, or a
-            mapping names a file that is not among the inputs or matches several.
+        VideoError: If there are videos and ``video_options`` names a codec this FFmpeg
+            does not have.
+        ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is out of range,
+            a list of hints or a hint image is given for several inputs, or a mapping
+            names a file that is not among the inputs or matches several.
     """
+    check = getattr(colorizer, "_check_options", None)
+    if check is not None:  # one clear error before any file, not one per file
+        check(render_size, saturation, batch_size)
     report = BatchReport()
     per_file: dict[Location, tuple[Any, Any]] = {}
     if hints is not None or hint_image is not None:
@@ -185,9 +193,11 @@ def colorize_files(
         todo = [(src, dst) for src, dst in pending if not _is_video(src)]
         videos = [(src, dst) for src, dst in pending if _is_video(src)]
         if videos:
-            from pixcolor._video_io import import_av
+            from pixcolor.video import check_video_options
 
-            import_av()  # one clear error before any work
+            # one clear error before any work (PyAV missing, a bad encoder option)
+            options = video_options or {}
+            check_video_options(**{k: options[k] for k in _VIDEO_CHECKED if k in options})
         bar = tqdm(
             total=len(todo), desc="colorize", unit="photo", disable=not progress or not todo,
             dynamic_ncols=True,

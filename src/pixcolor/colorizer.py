@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pixcolor import _fullres, images, lab
+from pixcolor._devices import parse_device
 from pixcolor._inference import BACKENDS, MEMORY_FORMATS, InferenceModel
 from pixcolor._inference import DTYPES as _DTYPES
 from pixcolor._inference import PRECISIONS as PRECISIONS
@@ -126,7 +127,7 @@ class Colorizer:
                 "generator must be a UNetGenerator or a DeOldifyGenerator, "
                 f"got {type(generator).__name__}"
             )
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.device = parse_device(device) if device is not None else _default_device()
         self.generator = generator.to(self.device).eval()
         config = generator.config
         size = int(config.render_size)  # type: ignore[arg-type]
@@ -175,7 +176,10 @@ class Colorizer:
         Raises:
             ModelNotFoundError: If the model cannot be found.
             CheckpointError: If its files do not hold a valid generator.
+            ValueError: If ``device`` is not a device name or not available here.
         """
+        if device is not None:
+            device = parse_device(device)  # before the model is loaded or downloaded
         name = BUNDLED if name_or_path is None else name_or_path
         generator = load_generator(name, **hub_kwargs)
         return cls(

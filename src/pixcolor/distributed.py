@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from pixcolor import _storage
+from pixcolor._devices import parse_device
 from pixcolor._report import ReportLog
 from pixcolor._storage import Location, RemotePath
 from pixcolor.batch import BatchReport, _is_video, _plan_pending, colorize_batch
@@ -123,6 +124,8 @@ def colorize_files(
     """
     ray = _import_ray()
     _check_options(batch_size, workers, cpus_per_worker, gpus_per_worker)
+    if device is not None:  # the workers' machines may have devices this one lacks
+        parse_device(device, check_available=False)
     weights = _read_weights(model, colorizer_kwargs)
     report = BatchReport()
     with ReportLog(report_path) as log:

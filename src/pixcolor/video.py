@@ -72,6 +72,7 @@ __all__ = [
     "X264_DEFAULTS",
     "TemporalFilter",
     "VideoReport",
+    "check_video_options",
     "colorize_video",
     "is_video_file",
 ]
@@ -175,12 +176,8 @@ def colorize_video(
     render_size, saturation, batch_size = colorizer._check_options(
         render_size, saturation, batch_size
     )
-    filt = _temporal_filter(temporal)
+    filt = check_video_options(temporal, crf, preset)
     schedule = HintSchedule(hints)
-    if crf is not None and (isinstance(crf, bool) or not isinstance(crf, int) or crf < 0):
-        raise ValueError(f"crf must be an integer >= 0, got {crf!r}")
-    if preset is not None and preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     src, dst = Path(src), Path(dst)
     muxer = muxer_for(dst)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
@@ -295,6 +292,27 @@ def _consume(
             stage.slots.release()
         else:
             writer.write_audio(item)
+
+
+def check_video_options(
+    temporal: object = "auto", crf: object = None, preset: object = None, codec: object = None
+) -> TemporalFilter | None:
+    """Check :func:`colorize_video`'s encoder and filter options once, before any clip is
+    opened (a folder of clips then fails with one error, not one per clip); returns the
+    temporal filter ``temporal`` stands for.
+
+    Raises:
+        ValueError: If ``temporal``, ``crf`` or ``preset`` is not a valid value.
+        VideoError: If ``codec`` is not a video encoder of this FFmpeg.
+    """
+    filt = _temporal_filter(temporal)
+    if crf is not None and (isinstance(crf, bool) or not isinstance(crf, int) or crf < 0):
+        raise ValueError(f"crf must be an integer >= 0, got {crf!r}")
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if codec is not None:
+        resolve_codec(str(codec), "", "")
+    return filt
 
 
 def _temporal_filter(temporal: object) -> TemporalFilter | None:

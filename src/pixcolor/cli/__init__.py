@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # huggingface_hub prints its warnings through a handler of its own: not a second time
+    # through ours (its retries while the Hub cannot be reached would each show twice).
+    logging.getLogger("huggingface_hub").propagate = False
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from typing import Any
 
 __all__ = [
-    "BACKENDS", "BACKEND_HELP", "CALIBRATION_HELP", "PRECISIONS", "PRECISION_HELP",
+    "BACKENDS", "BACKEND_HELP", "CALIBRATION_HELP", "MODEL_HELP", "PRECISIONS", "PRECISION_HELP",
     "RENDER_SIZE_HELP", "add_network_options", "colorizer_from_args", "finite",
+    "non_negative_int", "non_negative_number", "positive_int",
 ]  # fmt: skip
 
 RENDER_SIZE_HELP = (
-    "resolution the network sees (default: the model's, from its config; 256 for most)"
+    "side of the square the network sees, a multiple of the model's stride (default: the "
+    "model's own, from its config: 128 for the bundled model, 256 for coco, 560 for "
+    "deoldify)"
+)
+MODEL_HELP = (
+    "model directory, preset name (bundled, coco, deoldify, ...: see pixcolor models) or "
+    "Hub repo id"
 )
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # pixcolor.colorizer.PRECISIONS
@@ -30,6 +38,37 @@ CALIBRATION_HELP = (
     "for --precision int8: a folder of photos like the ones to colorize (the first 64 "
     "calibrate the int8 ranges)"
 )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error names the value otherwise)."""
+    return _integer(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _integer(text, 0)
+
+
+def non_negative_number(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _integer(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+    return value
 
 
 def finite(value: Any) -> Any:

@@ -13,7 +13,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from pixcolor._video_io import PRESETS
-from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args
+from pixcolor.cli._common import (
+    MODEL_HELP,
+    RENDER_SIZE_HELP,
+    add_network_options,
+    colorizer_from_args,
+    non_negative_int,
+    non_negative_number,
+    positive_int,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -35,21 +43,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "-o", "--output", default="colorized", help="output folder (default: ./colorized)"
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="model directory, preset name or Hub repo id (default: the bundled model)",
-    )
-    p.add_argument(
-        "--render-size",
-        type=int,
-        help=RENDER_SIZE_HELP,
-    )
+    p.add_argument("--model", default=None, help=MODEL_HELP + " (default: bundled)")
+    p.add_argument("--render-size", type=positive_int, help=RENDER_SIZE_HELP)
     p.add_argument(
         "--saturation",
-        type=float,
+        type=non_negative_number,
         default=1.0,
-        help="chroma factor: 0 gray, 1 as predicted, >1 more vivid",
+        help="chroma factor: 0 gray, 1 as predicted (default), >1 more vivid",
     )
     p.add_argument(
         "--hints",
@@ -64,7 +64,12 @@ def add_parser(sub: Any) -> None:
         "(one input)",
     )
     add_network_options(p)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=4,
+        help="photos (or a video's frames) per network batch (default: 4)",
+    )
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs (never inputs)"
@@ -84,7 +89,7 @@ def add_parser(sub: Any) -> None:
     )
     video.add_argument(
         "--crf",
-        type=int,
+        type=non_negative_int,
         help="constant rate factor, lower is better (default: 17 for H.264, 20 for HEVC, "
         "24 for VP9 and AV1)",
     )

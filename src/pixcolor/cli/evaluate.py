@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pixcolor.cli._common import RENDER_SIZE_HELP, add_network_options, colorizer_from_args, finite
+from pixcolor.cli._common import (
+    MODEL_HELP,
+    RENDER_SIZE_HELP,
+    add_network_options,
+    colorizer_from_args,
+    finite,
+    positive_int,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -23,13 +30,9 @@ def add_parser(sub: Any) -> None:
         "frame by frame: PSNR, colourfulness, delta-CF and flicker (mean frame-to-frame change of "
         "a/b) beside the truth's own flicker.",
     )
-    p.add_argument("model", help="model directory, preset name or Hub repo id")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("data", help="folder of colour photos, a colour video, or a folder of videos")
-    p.add_argument(
-        "--render-size",
-        type=int,
-        help=RENDER_SIZE_HELP,
-    )
+    p.add_argument("--render-size", type=positive_int, help=RENDER_SIZE_HELP)
     p.add_argument(
         "--hints",
         type=int,
@@ -41,7 +44,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--hint-seed", type=int, default=0, help="seed of the hint positions (default 0)"
     )
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=8,
+        help="photos (or a video's frames) per network batch (default: 8)",
+    )
     add_network_options(p)
     p.add_argument(
         "--json",

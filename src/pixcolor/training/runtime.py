@@ -11,20 +11,20 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from pixcolor._devices import parse_device
+
 __all__ = ["DiscriminatorPair", "autocast", "dist_info", "pick_device", "set_requires_grad"]
 
 
 def pick_device(device: str | None) -> torch.device:
-    """The training device: ``device`` if given (CUDA checked), else CUDA when available,
+    """The training device: ``device`` if given (checked), else CUDA when available,
     else the CPU. Under ``torchrun``, a bare ``"cuda"`` becomes ``cuda:$LOCAL_RANK``.
 
     Raises:
-        ValueError: If ``device`` names CUDA and CUDA is not available.
+        ValueError: If ``device`` is not a device name or not available here.
     """
     if device is not None:
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu'")
+        dev = parse_device(device)
     elif torch.cuda.is_available():
         dev = torch.device("cuda")
     else:
