@@ -246,7 +246,9 @@ class _HintGenerator(UNetGenerator):
 
 def test_hint_models_get_planes() -> None:
     gen = _HintGenerator()
-    colorizer = Colorizer(gen, device="cpu")
+    # fp32: "auto" picks bf16 on a CPU that runs it natively, and this test reads the planes'
+    # values at fp32's precision
+    colorizer = Colorizer(gen, device="cpu", precision="fp32")
     photo = np.zeros((20, 30), np.uint8)
     colorizer.colorize([photo, photo], render_size=32, hints=[[(29.99, 0, "#ff0000")], None])
     gen = colorizer.network.network  # what colorize runs: the converted copy of the generator
