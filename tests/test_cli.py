@@ -130,3 +130,35 @@ def test_hub_warnings_are_printed_once(capsys: pytest.CaptureFixture[str]) -> No
     assert logging.getLogger("huggingface_hub").propagate is False
     err = capsys.readouterr().err
     assert err.count("retrying") <= 1
+
+
+def test_help_does_not_wait_for_torch() -> None:
+    """``import pixcolor`` and the command line's parser load torch only when used: --help is
+    instant, and Ctrl-C while torch loads happens inside main's handler."""
+    code = (
+        "import sys; import pixcolor; from pixcolor.cli import build_parser; build_parser(); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert pixcolor.Colorizer.__name__ == 'Colorizer' and 'torch' in sys.modules; "
+        "assert 'Colorizer' in dir(pixcolor)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_interrupt_while_starting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pixcolor.cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pixcolor.cli, "build_parser", interrupted)
+    assert main(["--help"]) == 130
+    assert capsys.readouterr().err == "pixcolor: interrupted\n"
+
+
+def test_unknown_attribute() -> None:
+    import pixcolor
+
+    with pytest.raises(AttributeError, match="module 'pixcolor' has no attribute 'Colourizer'"):
+        pixcolor.Colourizer  # noqa: B018

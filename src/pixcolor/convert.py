@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from pixcolor._atomic import temporary_dir
+from pixcolor._fastai_sources import FASTAI_SOURCES
 from pixcolor._weights_only import load_weights_only
 from pixcolor.errors import CheckpointError
 from pixcolor.models import PatchDiscriminator, UNetGenerator
@@ -39,14 +40,6 @@ from pixcolor.models import PatchDiscriminator, UNetGenerator
 __all__ = ["FASTAI_SOURCES", "convert_fastai", "fastai_generator"]
 
 logger = logging.getLogger(__name__)
-
-FASTAI_SOURCES: dict[str, dict[str, float]] = {
-    # The tutorial: L / 50 - 1 in [-1, 1], ab / 110.
-    "tutorial": {"l_center": 50.0, "l_scale": 50.0, "ab_scale": 110.0},
-    # seed001: L / 100 in [0, 1], ab / 128.
-    "seed001": {"l_center": 0.0, "l_scale": 100.0, "ab_scale": 128.0},
-}
-"""How each known training code normalised L and ab: becomes the model's config."""
 
 # State-dict keys of the checkpoint that carry no weights of either network.
 _IGNORED_KEYS = ("GANcriterion.real_label", "GANcriterion.fake_label")

@@ -21,8 +21,12 @@ _COMMANDS = (colorize, train, evaluate, models, convert, export, push, app)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``pixcolor`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("pixcolor: interrupted", file=sys.stderr)
+        return 130
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

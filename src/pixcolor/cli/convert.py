@@ -10,7 +10,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    from pixcolor.convert import FASTAI_SOURCES
+    from pixcolor._fastai_sources import FASTAI_SOURCES
 
     p = sub.add_parser(
         "convert",

@@ -12,7 +12,7 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
-    from pixcolor.training.recipes import RECIPES
+    from pixcolor._recipes import RECIPES
 
     p = sub.add_parser(
         "train",
