@@ -185,6 +185,64 @@ class TestHubCache:
         with pytest.raises(ModelNotFoundError, match="local_files_only=True"):
             UNetGenerator.from_pretrained(REPO_ID, cache_dir=tmp_path, local_files_only=True)
 
+    def test_unreachable_hub_fails_at_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Not offline, nothing cached, and the Hub's endpoint refuses a TCP connection: one
+        clear error naming why, without huggingface_hub's retries (nor any network use)."""
+        import socket
+
+        from huggingface_hub import constants
+
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                     "all_proxy"):  # fmt: skip
+            monkeypatch.delenv(name, raising=False)
+        probes = []
+
+        def refuse(address: tuple[str, int], timeout: float) -> None:
+            probes.append((address, timeout))
+            raise OSError(101, "Network is unreachable")
+
+        monkeypatch.setattr(socket, "create_connection", refuse)
+        with pytest.raises(ModelNotFoundError, match=r"cannot be reached \(https://huggingface"
+                           r"\.co: Network is unreachable\)"):  # fmt: skip
+            UNetGenerator.from_pretrained(REPO_ID, cache_dir=tmp_path / "empty")
+        with pytest.raises(ModelNotFoundError, match="Network is unreachable.*bundled"):
+            UNetGenerator.from_pretrained("coco", cache_dir=tmp_path / "empty")
+        assert [address for address, _ in probes] == [("huggingface.co", 443)] * 2
+        assert all(timeout <= 5 for _, timeout in probes)
+
+    def test_reachability_probe(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import socket
+
+        from huggingface_hub import constants
+
+        from pixcolor._remote import hub_unreachable
+
+        class Connection:
+            def close(self) -> None:
+                pass
+
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.delenv("HTTPS_PROXY", raising=False)
+        monkeypatch.delenv("https_proxy", raising=False)
+        monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Connection())
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        assert hub_unreachable() is None
+
+        def timeout(*args: object, **kwargs: object) -> None:
+            raise TimeoutError("timed out")
+
+        monkeypatch.setattr(socket, "create_connection", timeout)
+        assert hub_unreachable() == "https://huggingface.co: timed out"
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # only the proxy knows
+        assert hub_unreachable() is None
+        monkeypatch.delenv("HTTPS_PROXY")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        assert hub_unreachable() is None
+
     def test_coco_preset_registered(self) -> None:
         preset = PRESETS["coco"]
         assert "/" in preset.repo_id and preset.revision

@@ -13,15 +13,20 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pixcolor.errors import DiskSpaceError, ModelNotFoundError
 from pixcolor.hub import CONFIG_NAME, WEIGHTS_NAME
 from pixcolor.presets import PRESETS, Preset
 
-__all__ = ["check_space", "disk_full_is_clear", "download", "fetch_checkpoint", "megabytes"]
+__all__ = [
+    "check_space", "disk_full_is_clear", "download", "fetch_checkpoint", "hub_unreachable",
+    "megabytes",
+]  # fmt: skip
 
 _BUNDLED_HINT = (
     "Or use the model bundled with pixcolor, which works offline: leave out --model on the "
@@ -29,6 +34,11 @@ _BUNDLED_HINT = (
 )
 # Free space wanted beyond the files themselves (config, record, filesystem slack).
 _MARGIN_BYTES = 16 << 20
+# How long the reachability check waits for the Hub's TCP handshake (huggingface_hub's own
+# retries of an unreachable Hub take about 25 s before they give up).
+_PROBE_SECONDS = 5.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                    "all_proxy")  # fmt: skip
 
 
 def download(
@@ -58,6 +68,10 @@ def download(
     )
 
     where = f"{repo_id!r}" + (f" (revision {revision!r})" if revision else "")
+    config = f"{subfolder}/{CONFIG_NAME}" if subfolder else CONFIG_NAME
+    unreachable = None
+    if not local_files_only and not _cached(repo_id, config, cache_dir, revision):
+        unreachable = hub_unreachable()
     paths = []
     try:
         for filename in (CONFIG_NAME, WEIGHTS_NAME):
@@ -68,7 +82,7 @@ def download(
                     subfolder=subfolder,
                     revision=revision,
                     cache_dir=cache_dir,
-                    local_files_only=local_files_only,
+                    local_files_only=local_files_only or unreachable is not None,
                     token=token,
                     library_name="pixcolor",
                 )
@@ -81,9 +95,9 @@ def download(
     except LocalEntryNotFoundError as err:
         raise ModelNotFoundError(
             f"{name!r} is not a local directory, and Hub repo {where} is not in the local "
-            "Hugging Face cache while the Hub cannot be reached (offline, HF_HUB_OFFLINE=1 or "
-            "local_files_only=True). Download it once with network access, or pass a directory "
-            f"made by save_pretrained. {_BUNDLED_HINT}"
+            f"Hugging Face cache while the Hub cannot be reached ({_why(unreachable)}). "
+            "Download it once with network access, or pass a directory made by "
+            f"save_pretrained. {_BUNDLED_HINT}"
         ) from err
     except RevisionNotFoundError as err:
         raise ModelNotFoundError(f"Hub repo {where}: revision not found") from err
@@ -142,9 +156,11 @@ def fetch_checkpoint(
     cached = try_to_load_from_cache(
         preset.repo_id, preset.filename, cache_dir=cache_dir, revision=revision
     )
+    unreachable = None
     if not isinstance(cached, str) and not (local_files_only or constants.HF_HUB_OFFLINE):
         hub_cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
         check_space(hub_cache, preset.size, f"download {name!r} ({where})")
+        unreachable = hub_unreachable()
     try:
         with disk_full_is_clear(f"downloading {name!r} ({where})"):
             return Path(
@@ -153,7 +169,7 @@ def fetch_checkpoint(
                     preset.filename,
                     revision=revision,
                     cache_dir=cache_dir,
-                    local_files_only=local_files_only,
+                    local_files_only=local_files_only or unreachable is not None,
                     token=token,
                     library_name="pixcolor",
                 )
@@ -161,8 +177,8 @@ def fetch_checkpoint(
     except LocalEntryNotFoundError as err:
         raise ModelNotFoundError(
             f"{name!r} ({where}, {megabytes(preset.size)}) {state}, and its checkpoint is not "
-            "in the local Hugging Face cache while the Hub cannot be reached (offline, "
-            "HF_HUB_OFFLINE=1 or local_files_only=True). Load it once with network access: "
+            f"in the local Hugging Face cache while the Hub cannot be reached "
+            f"({_why(unreachable)}). Load it once with network access: "
             f"it is downloaded and converted once, and loads offline from then on. {_BUNDLED_HINT}"
         ) from err
     except RevisionNotFoundError as err:
@@ -174,6 +190,48 @@ def fetch_checkpoint(
             f"preset {name!r}: {where} does not exist or is not accessible "
             "(private repos need token=...)"
         ) from err
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face Hub cannot be reached from here, or ``None`` if it can (or may).
+
+    One TCP connection to the Hub's endpoint (``HF_ENDPOINT``), at most a few seconds, so
+    that a machine without network access gets its error at once instead of after
+    huggingface_hub's retries. Not checked (``None``) in offline mode or behind a proxy
+    (``HTTPS_PROXY`` and the like), where only the proxy knows.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return None
+    endpoint = urlsplit(constants.ENDPOINT)
+    if not endpoint.hostname:
+        return None
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=_PROBE_SECONDS).close()
+    except OSError as err:
+        return f"{constants.ENDPOINT}: {err.strerror or err}"
+    return None
+
+
+def _why(unreachable: str | None) -> str:
+    """The reason in "the Hub cannot be reached (...)"."""
+    if unreachable is not None:
+        return unreachable
+    return "offline, HF_HUB_OFFLINE=1 or local_files_only=True"
+
+
+def _cached(
+    repo_id: str, filename: str, cache_dir: str | os.PathLike[str] | None, revision: str | None
+) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    except Exception:  # an invalid repo id: hf_hub_download says so
+        return True
+    return isinstance(found, str)
 
 
 def check_space(directory: Path, needed: int | None, what: str) -> None:
