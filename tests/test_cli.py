@@ -120,16 +120,26 @@ def test_push_with_hub_mocked(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_hub_warnings_are_printed_once(capsys: pytest.CaptureFixture[str]) -> None:
     """huggingface_hub prints its warnings through its own handler; the CLI's logging setup
-    must not print them a second time."""
+    must not print them a second time through the root logger's."""
     import logging
 
     assert main(["models", "--json"]) == 0
     capsys.readouterr()
-    hub = logging.getLogger("huggingface_hub.utils._http")
-    hub.warning("retrying")
-    assert logging.getLogger("huggingface_hub").propagate is False
-    err = capsys.readouterr().err
-    assert err.count("retrying") <= 1
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    root = logging.getLogger()
+    handler = Collect()
+    root.addHandler(handler)
+    try:
+        logging.getLogger("huggingface_hub.utils._http").warning("retrying")
+        logging.getLogger("pixcolor.test").warning("ours")
+    finally:
+        root.removeHandler(handler)
+    assert [record.getMessage() for record in seen] == ["ours"]
 
 
 def test_help_does_not_wait_for_torch() -> None:
@@ -162,3 +172,67 @@ def test_unknown_attribute() -> None:
 
     with pytest.raises(AttributeError, match="module 'pixcolor' has no attribute 'Colourizer'"):
         pixcolor.Colourizer  # noqa: B018
+
+
+def test_train_resumed_mid_epoch_equals_a_straight_run(
+    tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--seed fixes the initial weights too, and a run stopped mid-epoch (here by
+    --max-steps; 8 photos in batches of 4 are 2 steps an epoch) and resumed ends with the
+    same bits and the same epoch means as one never stopped (the tiny recipe has dropout)."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert main(["train", str(photos), "--output", str(straight), *TINY, "--max-steps", "3"]) == 0
+    assert main(["train", str(photos), "--output", str(stopped), *TINY, "--max-steps", "1"]) == 0
+    assert main(["train", str(photos), "--output", str(stopped), "--resume", "--max-steps", "3",
+                 "--no-progress", "--workers", "0"]) == 0  # fmt: skip
+    capsys.readouterr()
+    for name in ("generator/model.safetensors", "metrics.jsonl"):
+        assert (straight / name).read_bytes() == (stopped / name).read_bytes(), name
+
+
+def test_train_restarts_a_run_without_checkpoint(
+    tmp_path: Path, photos: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    # refused after its config was written (too few photos for the batch): nothing to resume
+    assert main(["train", str(photos), "--output", str(run), *TINY, "--batch-size", "32"]) == 1
+    assert "too few for batch_size=32" in capsys.readouterr().err
+    assert [p.name for p in run.iterdir()] == ["config.json"]
+    assert main(["train", str(photos), "--output", str(run), *TINY, "--max-steps", "1"]) == 0
+    assert (run / "checkpoints").is_dir()
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / "config.json").write_bytes((run / "config.json").read_bytes())
+    assert main(["train", str(photos), "--output", str(again), "--resume", "--max-steps", "1",
+                 "--no-progress", "--workers", "0"]) == 0  # fmt: skip
+    assert "holds no checkpoint yet: starting its run from the beginning" in capsys.readouterr().out
+    # a folder with anything else in it is still refused, and left as it was
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["train", str(photos), "--output", str(mine), *TINY]) == 1
+    assert "is not empty" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep me"
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["train", str(photos), "--output", str(tmp_path / "afile"), *TINY]) == 1
+    assert "error: --output " in (err := capsys.readouterr().err) and "is a file" in err
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_export_refuses_an_existing_file_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"mine")
+    assert main(["export", "onnx", "nosuchmodel", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"pixcolor export: error: {str(out)!r} exists; pass --overwrite to replace it\n"
+    )
+    assert out.read_bytes() == b"mine"
+
+
+def test_app_offers_no_int8(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["app", "--precision", "int8"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'int8'" in capsys.readouterr().err

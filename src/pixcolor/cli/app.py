@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any
 
-from pixcolor.cli._common import PRECISION_HELP, PRECISIONS
+from pixcolor.cli._common import PRECISIONS
 
 __all__ = ["add_parser", "run"]
 
@@ -50,7 +50,13 @@ def add_parser(sub: Any) -> None:
         help="largest photo file accepted, in MB (default: 100)",
     )
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    p.add_argument(
+        "--precision",
+        choices=[p for p in PRECISIONS if p != "int8"],  # int8 needs --backend onnxruntime
+        default="auto",
+        help="the network's arithmetic, weights cast once: auto (the fastest this device runs "
+        "natively, measured at load), fp32, bf16 or fp16",
+    )
     p.set_defaults(func=run)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser", "run"]
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from pixcolor import UNetGenerator
     from pixcolor.export import export_onnx
 
+    if Path(args.output).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.output!r} exists; pass --overwrite to replace it")
     model = UNetGenerator.from_pretrained(args.model)
     out = export_onnx(model, args.output, opset=args.opset, dynamic=not args.static,
                       input_size=(args.size, args.size), overwrite=args.overwrite)  # fmt: skip

@@ -108,9 +108,16 @@ def run(args: argparse.Namespace) -> int:
     from pixcolor.training import recipes
 
     run = Path(args.output)
+    if run.exists() and not run.is_dir():
+        raise FileExistsError(f"--output {run} is a file; give a folder for the run")
     overrides = {k: getattr(args, k) for k in _TRAINER_FLAGS if getattr(args, k) is not None}
     saved = run / "config.json"
-    if args.resume is not None:
+    resume = args.resume
+    if resume == "latest" and saved.is_file() and not _has_checkpoint(run):
+        # stopped (or failed) before its first checkpoint: nothing to continue from
+        print(f"{run} holds no checkpoint yet: starting its run from the beginning")
+        resume = None
+    if resume is not None:
         if not saved.is_file():
             raise FileNotFoundError(
                 f"--resume: {run} holds no training run (no config.json); start it without --resume"
@@ -128,16 +135,28 @@ def run(args: argparse.Namespace) -> int:
                 f"--hints: the run in {run} trains an automatic model (no hint channels); "
                 "start a new run with --hints"
             )
-    else:
-        if run.exists() and any(run.iterdir()):
+    elif args.resume is None:
+        if run.exists() and any(run.iterdir()) and not _only_run_config(run):
             raise FileExistsError(
                 f"--output {run} is not empty; pass --resume to continue that run, or choose a new directory"
             )
         extra = {"pretrained_encoder": False} if args.no_pretrained_encoder else {}
         if args.hints:
             extra["hint_channels"] = 3
+        # --seed also fixes the networks' initial weights (Trainer.fit seeds the rest)
+        torch.manual_seed(overrides.get("seed", TrainerConfig.__dataclass_fields__["seed"].default))
         gen, disc, defaults = recipes.build(args.recipe, **extra)
         trainer_values = {**defaults, **overrides}
+    else:  # --resume of a run that never wrote a checkpoint: its own settings, from scratch
+        config = json.loads(saved.read_text(encoding="utf-8"))
+        trainer_values = {**config["trainer"], **overrides}
+        torch.manual_seed(trainer_values.get("seed", 0))
+        gen = UNetGenerator.from_config(config["generator"])
+        disc = (
+            PatchDiscriminator.from_config(config["discriminator"])
+            if config["discriminator"]
+            else None
+        )
     trainer_values.update(output_dir=str(run), progress=not args.no_progress)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not dist.is_initialized():
@@ -149,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         dist.init_process_group(backend)
     try:
         trainer = Trainer(gen, disc, TrainerConfig(**trainer_values))
-        state = trainer.fit(args.data, args.val, resume=args.resume)
+        state = trainer.fit(args.data, args.val, resume=resume)
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
@@ -159,3 +178,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"trained {state['epoch']} epoch(s), {state['global_step']} steps; {shown}")
         print(f"generator: {run / 'generator'}   best: {run / 'best' / 'generator'}   logs: {run}")
     return 0
+
+
+def _has_checkpoint(run: Path) -> bool:
+    checkpoints = run / "checkpoints"
+    return checkpoints.is_dir() and any(p.is_dir() for p in checkpoints.iterdir())
+
+
+def _only_run_config(run: Path) -> bool:
+    """``run`` holds nothing but a run's own ``config.json`` (and empty folders): a run
+    stopped or refused before its first checkpoint, which may start again."""
+    files = [p for p in run.rglob("*") if not p.is_dir()]
+    return [p.relative_to(run) for p in files] == [Path("config.json")]

@@ -118,7 +118,6 @@ class Trainer:
         self.lab_constants = lab_constants(generator)
         self._g: nn.Module = generator
         self._d_pair: nn.Module | None = None
-        self._running: dict[str, float] = {}
         self._micro = 0
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -329,14 +328,18 @@ class Trainer:
         loader = self._loader(
             train_set, train=True, epoch=state["epoch"], start_step=state["step_in_epoch"]
         )
-        steps_per_epoch = len(loader) // cfg.grad_accum_steps
+        # The loader of a run resumed mid-epoch skips the batches already done: count them.
+        steps_per_epoch = len(loader) // cfg.grad_accum_steps + state["step_in_epoch"]
         if steps_per_epoch == 0:
             raise ValueError(
                 f"the training set has {len(train_set)} photos: too few for batch_size={cfg.batch_size} "
                 f"x grad_accum_steps={cfg.grad_accum_steps} x {self.world_size} process(es)"
             )
+        # The epoch's running sums of the step logs live in the state, so that a checkpoint
+        # written mid-epoch carries them and the epoch's means stay right after a resume.
         if state["step_in_epoch"] == 0:
-            self._running = {}
+            state["running"] = {}
+        running = state.setdefault("running", {})
         bar = tqdm(
             total=steps_per_epoch, initial=state["step_in_epoch"], disable=not (cfg.progress and self.is_main_process),
             desc=f"epoch {state['epoch'] + 1}/{self.total_epochs} ({phase})", leave=False, dynamic_ncols=True,
@@ -353,7 +356,7 @@ class Trainer:
             state["global_step"] += 1
             values = {k: float(v) for k, v in logs.items()}
             for k, v in values.items():
-                self._running[k] = self._running.get(k, 0.0) + v
+                running[k] = running.get(k, 0.0) + v
             bar.update(1)
             bar.set_postfix(
                 {k: f"{v:.4f}" for k, v in values.items() if k in ("g_loss", "d_loss", "l1", "gan")}
@@ -373,7 +376,7 @@ class Trainer:
         if state["step_in_epoch"] < steps_per_epoch:  # stopped early: keep position, save
             self.save_checkpoint()
             return
-        metrics = {f"train_{k}": v / state["step_in_epoch"] for k, v in self._running.items()}
+        metrics = {f"train_{k}": v / state["step_in_epoch"] for k, v in running.items()}
         metrics.update(self._validate(val_set) if val_set is not None else {})
         metrics.update(epoch=state["epoch"] + 1, phase=phase, global_step=state["global_step"])
         state["history"].append(metrics)
@@ -492,10 +495,14 @@ class Trainer:
             len(dataset), shuffle=train, seed=cfg.seed, epoch=epoch, rank=self.rank,
             world_size=self.world_size, skip=start_step * cfg.batch_size * cfg.grad_accum_steps,
         )  # fmt: skip
+        # A generator of its own: a DataLoader without one draws its base seed from torch's
+        # global RNG each time it is iterated, and a resumed run iterates it after restoring
+        # that RNG, which then gave later steps (dropout) other random numbers.
         return DataLoader(
             SeededDataset(dataset, cfg.seed) if train else IndexDataset(dataset),
             batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
             drop_last=train, pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
         )  # fmt: skip
 
     def _wrap_models(self) -> None:
