@@ -67,7 +67,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--save-every", type=int, dest="save_every_steps", help="also checkpoint every N steps"
     )
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seeds the initial weights, data order, augmentation and dropout (default 0): "
+        "the same flags give the same model",
+    )
     p.add_argument("--device", help="cuda, cuda:1, mps or cpu (default: cuda if available)")
     p.add_argument(
         "--no-pretrained-encoder",
