@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from pixcolor import PatchDiscriminator, Trainer, TrainerConfig, UNetGenerator
+    from pixcolor import Trainer, TrainerConfig
     from pixcolor.training import recipes
 
     run = Path(args.output)
@@ -128,12 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume: {run} holds no training run (no config.json); start it without --resume"
             )
         config = json.loads(saved.read_text(encoding="utf-8"))
-        gen = UNetGenerator.from_config(config["generator"])
-        disc = (
-            PatchDiscriminator.from_config(config["discriminator"])
-            if config["discriminator"]
-            else None
-        )
+        gen, disc = _saved_networks(config)
         trainer_values = {**config["trainer"], **overrides}
         if args.hints and not gen.hint_channels:
             raise ValueError(
@@ -149,19 +144,14 @@ def run(args: argparse.Namespace) -> int:
         if args.hints:
             extra["hint_channels"] = 3
         # --seed also fixes the networks' initial weights (Trainer.fit seeds the rest)
-        torch.manual_seed(overrides.get("seed", TrainerConfig.__dataclass_fields__["seed"].default))
+        torch.manual_seed(overrides.get("seed", TrainerConfig.seed))
         gen, disc, defaults = recipes.build(args.recipe, **extra)
         trainer_values = {**defaults, **overrides}
     else:  # --resume of a run that never wrote a checkpoint: its own settings, from scratch
         config = json.loads(saved.read_text(encoding="utf-8"))
         trainer_values = {**config["trainer"], **overrides}
-        torch.manual_seed(trainer_values.get("seed", 0))
-        gen = UNetGenerator.from_config(config["generator"])
-        disc = (
-            PatchDiscriminator.from_config(config["discriminator"])
-            if config["discriminator"]
-            else None
-        )
+        torch.manual_seed(trainer_values.get("seed", TrainerConfig.seed))
+        gen, disc = _saved_networks(config)
     trainer_values.update(output_dir=str(run), progress=not args.no_progress)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not dist.is_initialized():
@@ -195,3 +185,12 @@ def _only_run_config(run: Path) -> bool:
     stopped or refused before its first checkpoint, which may start again."""
     files = [p for p in run.rglob("*") if not p.is_dir()]
     return [p.relative_to(run) for p in files] == [Path("config.json")]
+
+
+def _saved_networks(config: dict[str, Any]) -> tuple[Any, Any]:
+    """The generator and discriminator (or ``None``) a run's ``config.json`` describes."""
+    from pixcolor import PatchDiscriminator, UNetGenerator
+
+    gen = UNetGenerator.from_config(config["generator"])
+    disc = config["discriminator"] and PatchDiscriminator.from_config(config["discriminator"])
+    return gen, disc or None
