@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = [
     "BACKENDS", "BACKEND_HELP", "CALIBRATION_HELP", "MODEL_HELP", "PRECISIONS", "PRECISION_HELP",
-    "RENDER_SIZE_HELP", "add_network_options", "colorizer_from_args", "finite",
+    "RENDER_SIZE_HELP", "TORCH_PRECISION_HELP", "add_network_options", "colorizer_from_args", "finite",
     "non_negative_int", "non_negative_number", "positive_int",
 ]  # fmt: skip
 
@@ -23,11 +23,11 @@ MODEL_HELP = (
 )
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # pixcolor.colorizer.PRECISIONS
-PRECISION_HELP = (
+TORCH_PRECISION_HELP = (
     "the network's arithmetic, weights cast once: auto (the fastest this device runs "
-    "natively, measured at load), fp32, bf16, fp16, or int8 (--backend onnxruntime and "
-    "--calibration)"
+    "natively, measured at load), fp32, bf16 or fp16"
 )
+PRECISION_HELP = f"{TORCH_PRECISION_HELP}, or int8 (--backend onnxruntime and --calibration)"
 BACKENDS = ("torch", "onnxruntime")  # pixcolor.colorizer.BACKENDS
 BACKEND_HELP = (
     "what runs the network: torch (default) or onnxruntime (CPU; pip install 'pixcolor[onnx]'; "

@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any
 
-from pixcolor.cli._common import PRECISIONS
+from pixcolor.cli._common import MODEL_HELP, PRECISIONS, TORCH_PRECISION_HELP
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="model directory, preset name or Hub repo id (default: the bundled model)",
+        help=MODEL_HELP + " (default: bundled)",
     )
     p.add_argument(
         "--host",
@@ -54,8 +54,7 @@ def add_parser(sub: Any) -> None:
         "--precision",
         choices=[p for p in PRECISIONS if p != "int8"],  # int8 needs --backend onnxruntime
         default="auto",
-        help="the network's arithmetic, weights cast once: auto (the fastest this device runs "
-        "natively, measured at load), fp32, bf16 or fp16",
+        help=TORCH_PRECISION_HELP,
     )
     p.set_defaults(func=run)
 

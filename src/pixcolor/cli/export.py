@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pixcolor.cli._common import MODEL_HELP
+
 __all__ = ["add_parser", "run"]
 
 
@@ -19,7 +21,7 @@ def add_parser(sub: Any) -> None:
         "takes minutes (3 on 2 CPU cores), a plain U-Net's seconds.",
     )
     p.add_argument("format", choices=("onnx",), help="target format")
-    p.add_argument("model", help="model directory, preset name or Hub repo id")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument(
         "--opset",
