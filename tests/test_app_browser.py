@@ -330,6 +330,30 @@ def test_picker_colour_mode_undo_and_clear(tab: Tab, photo: Path) -> None:
     assert np.abs(tab.picture("result").astype(int) - plain).mean() < 1.0
 
 
+def test_select_an_earlier_hint_in_the_list_and_recolour_it(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    tab.page.click("#pixcolor-examples img >> nth=0")  # expedition_1897.jpg
+    tab.wait_status(r"expedition_1897\.jpg")
+    for count, (fx, fy) in enumerate([(0.15, 0.88), (0.5, 0.06)], start=1):
+        src = tab.src("result")
+        tab.click("result", fx, fy)
+        tab.wait_hints(count)
+        tab.wait_new_picture("result", src)
+    first, second = tab.hints()  # the picker edits the second, the latest
+    radio = tab.page.locator("#pixcolor-hints input[type=radio]").first
+    expect(radio).to_be_enabled(timeout=5_000)  # an output-only Radio renders disabled
+    radio.check()
+    expect(radio).to_be_checked()
+    target = "#c0392b"
+    src = tab.src("result")
+    tab.set_color(target)
+    labels = tab.wait_hints(2, contains=target)
+    tab.wait_new_picture("result", src)
+    assert labels[0] == re.sub(r"#[0-9a-f]{6}", target, first)  # hint 1 recoloured
+    assert labels[1] == second  # hint 2 untouched
+
+
 def test_saturation_slider(tab: Tab) -> None:
     tab.page.click("#pixcolor-examples img >> nth=0")  # expedition_1897.jpg
     tab.wait_status(r"expedition_1897\.jpg: 500 x 347 pixels")

@@ -91,8 +91,9 @@ def build_page(
                     label="A new hint takes", elem_id="pixcolor-new-color",
                 )  # fmt: skip
             with gr.Column(scale=2):
+                # interactive: a Radio that is only ever an output renders disabled
                 hint_list = gr.Radio([], type="index", label="Hints (select one to recolour it)",
-                                     elem_id="pixcolor-hints")  # fmt: skip
+                                     interactive=True, elem_id="pixcolor-hints")  # fmt: skip
                 with gr.Row():
                     undo = gr.Button("Undo last hint", elem_id="pixcolor-undo", size="sm")
                     clear = gr.Button("Clear hints", elem_id="pixcolor-clear", size="sm")
