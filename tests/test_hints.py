@@ -374,3 +374,33 @@ def test_batch_refuses_hint_image_for_several(tmp_path: Path, colorizer: Coloriz
             tmp_path,
             hint_image=ASSETS / "chelsea.jpg",
         )
+
+
+def test_hint_files_are_inputs_never_overwritten(
+    tmp_path: Path, colorizer: Colorizer, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    photo = tmp_path / "pic.png"
+    Image.open(ASSETS / "chelsea.jpg").convert("L").save(photo)
+    out = tmp_path / "out"
+    out.mkdir()
+    strokes = out / "pic.png"  # where the colourised photo would go
+    Image.new("RGBA", Image.open(photo).size, (0, 0, 0, 0)).save(strokes)
+    kept = strokes.read_bytes()
+    with pytest.raises(ValueError, match="would overwrite the hint image"):
+        colorize_files(colorizer, [photo], out, hint_image=strokes, overwrite=True)
+
+    def no_model(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the model was loaded before the hint files were checked")
+
+    monkeypatch.setattr(Colorizer, "from_pretrained", no_model)
+    argv = ["colorize", str(photo), "-o", str(out), "--overwrite", "--no-progress"]
+    assert main([*argv, "--hint-image", str(strokes)]) == 1
+    err = capsys.readouterr().err
+    assert f"output {str(strokes)!r} would overwrite the hint image {str(strokes)!r}" in err
+    assert strokes.read_bytes() == kept
+    hints = out / "pic.png"  # a hints file by any name is an input as well
+    hints.write_text(json.dumps([{"x": 1, "y": 1, "color": "#2e8b57"}]))
+    assert main([*argv, "--hints", str(hints)]) == 1
+    assert "would overwrite the hints file" in capsys.readouterr().err
+    assert json.loads(hints.read_text()) == [{"x": 1, "y": 1, "color": "#2e8b57"}]

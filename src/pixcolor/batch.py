@@ -76,6 +76,8 @@ def plan_outputs(
     inputs: Sequence[str | os.PathLike[str] | RemotePath],
     output: str | os.PathLike[str] | RemotePath,
     recursive: bool = False,
+    *,
+    also_inputs: Mapping[str, Any] | None = None,
 ) -> list[tuple[Location, Location]]:
     """Pair every input image or video with its output path.
 
@@ -86,10 +88,19 @@ def plan_outputs(
     ``.mp4`` added. Inputs and output may be fsspec URIs (``s3://bucket/photos``): they are
     planned as :class:`~pixcolor._storage.RemotePath`; ``file://`` URIs are local paths.
 
+    Args:
+        inputs: Files, folders and glob patterns.
+        output: The output folder.
+        recursive: Descend into subfolders (and ``**`` in globs).
+        also_inputs: Other files the run reads, by what they are, e.g. ``{"hint image":
+            "strokes.png"}``: no output may replace them either (entries that are not
+            paths, such as an image in memory or ``None``, are ignored).
+
     Raises:
         FileNotFoundError: If an input does not exist.
         NoImagesError: If a folder or glob holds no image or video.
-        ValueError: If an output would overwrite an input, or two inputs map to one output.
+        ValueError: If an output would overwrite an input (or a file of ``also_inputs``),
+            or two inputs map to one output.
     """
     out_root = _storage.location(output)
     pairs: list[tuple[Location, Location]] = []
@@ -116,7 +127,8 @@ def plan_outputs(
         else:
             raise FileNotFoundError(f"input {str(raw)!r} does not exist")
     sources = {src.resolve() for src, _ in pairs}
-    seen: dict[Location, Location] = {}
+    seen: dict[Location, Location] = {}  # resolved output -> its input
+    outputs: dict[Location, Location] = {}  # resolved output -> as planned
     for src, dst in pairs:
         target = dst.resolve()
         if target in sources:
@@ -128,6 +140,15 @@ def plan_outputs(
                 f"{str(src)!r} and {str(seen[target])!r} would both be written to {str(dst)!r}"
             )
         seen[target] = src
+        outputs[target] = dst
+    for what, path in (also_inputs or {}).items():
+        if isinstance(path, (str, os.PathLike, RemotePath)):
+            dst = outputs.get(_storage.location(path).resolve())
+            if dst is not None:
+                raise ValueError(
+                    f"output {str(dst)!r} would overwrite the {what} {str(path)!r}; "
+                    "choose another -o folder"
+                )
     return pairs
 
 
@@ -177,8 +198,9 @@ def colorize_files(
         VideoError: If there are videos and ``video_options`` names a codec this FFmpeg
             does not have.
         ValueError: If ``render_size``, ``saturation`` or ``batch_size`` is out of range,
-            a list of hints or a hint image is given for several inputs, or a mapping
-            names a file that is not among the inputs or matches several.
+            a list of hints or a hint image is given for several inputs, a mapping
+            names a file that is not among the inputs or matches several, or an output
+            would overwrite an input or the hint image.
     """
     check = getattr(colorizer, "_check_options", None)
     if check is not None:  # one clear error before any file, not one per file
@@ -186,7 +208,10 @@ def colorize_files(
     report = BatchReport()
     per_file: dict[Location, tuple[Any, Any]] = {}
     if hints is not None or hint_image is not None:
-        sources = [src for src, _ in plan_outputs(inputs, output, recursive=recursive)]
+        planned = plan_outputs(
+            inputs, output, recursive=recursive, also_inputs={"hint image": hint_image}
+        )
+        sources = [src for src, _ in planned]
         per_file = _hints_per_file(sources, hints, hint_image)
     with ReportLog(report_path) as log:
         pending = _plan_pending(inputs, output, recursive, overwrite, report, log)

@@ -72,7 +72,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     p.add_argument(
-        "--overwrite", action="store_true", help="replace existing outputs (never inputs)"
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (never inputs, the --hints and --hint-image files included)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     video = p.add_argument_group("videos")
@@ -177,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     else:
         _refuse_ray_options(args)
-        from pixcolor.batch import colorize_files
+        from pixcolor.batch import colorize_files, plan_outputs
+
+        if hints is not None or args.hint_image:  # they are inputs too: never replaced
+            also = {"hints file": args.hints, "hint image": args.hint_image}
+            plan_outputs(args.inputs, args.output, recursive=args.recursive, also_inputs=also)
 
         colorizer = colorizer_from_args(args.model, args)
         video_options = {
