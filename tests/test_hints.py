@@ -404,3 +404,31 @@ def test_hint_files_are_inputs_never_overwritten(
     assert main([*argv, "--hints", str(hints)]) == 1
     assert "would overwrite the hints file" in capsys.readouterr().err
     assert json.loads(hints.read_text()) == [{"x": 1, "y": 1, "color": "#2e8b57"}]
+
+
+def test_cli_says_when_hints_are_not_applied_to_existing_outputs(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "photo.png"
+    Image.open(ASSETS / "chelsea.jpg").convert("L").save(photo)
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps([{"x": 40, "y": 120, "color": "#2e8b57"}]))
+    out = tmp_path / "out"
+    argv = ["colorize", str(photo), "-o", str(out), "--model", str(model_dir), "--no-progress"]
+    assert main([*argv, "--hints", str(hints)]) == 0
+    assert "note" not in capsys.readouterr().err
+    first = (out / "photo.png").read_bytes()
+    hints.write_text(json.dumps([{"x": 40, "y": 120, "color": "#c0392b"}]))  # edited
+    assert main([*argv, "--hints", str(hints)]) == 0  # a skip is no error
+    captured = capsys.readouterr()
+    assert "0 written, 1 skipped (output exists)" in captured.out
+    assert captured.err.strip() == (
+        f"note: the hints were not applied to 1 file whose output already exists "
+        f"({out / 'photo.png'}); pass --overwrite to colorize it again with the hints"
+    )
+    assert (out / "photo.png").read_bytes() == first
+    assert main(argv) == 0  # without hints, a skip needs no note
+    assert capsys.readouterr().err == ""
+    assert main([*argv, "--hints", str(hints), "--overwrite"]) == 0
+    assert capsys.readouterr().err == ""
+    assert (out / "photo.png").read_bytes() != first

@@ -59,11 +59,13 @@ _VIDEO_CHECKED = ("temporal", "crf", "preset", "codec")
 @dataclass
 class BatchReport:
     """What :func:`colorize_files` did: ``written``, ``skipped`` (output existed) and
-    ``failed`` (input path -> reason)."""
+    ``failed`` (input path -> reason); ``hints_not_applied``: the skipped outputs whose
+    input was given hints, which were therefore not applied (``overwrite`` applies them)."""
 
     written: list[Location] = field(default_factory=list)
     skipped: list[Location] = field(default_factory=list)
     failed: dict[Location, str] = field(default_factory=dict)
+    hints_not_applied: list[Location] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line per outcome, e.g. ``"3 written, 1 skipped (exists), 1 failed"``."""
@@ -207,6 +209,7 @@ def colorize_files(
         check(render_size, saturation, batch_size)
     report = BatchReport()
     per_file: dict[Location, tuple[Any, Any]] = {}
+    planned: list[tuple[Location, Location]] = []
     if hints is not None or hint_image is not None:
         planned = plan_outputs(
             inputs, output, recursive=recursive, also_inputs={"hint image": hint_image}
@@ -215,6 +218,9 @@ def colorize_files(
         per_file = _hints_per_file(sources, hints, hint_image)
     with ReportLog(report_path) as log:
         pending = _plan_pending(inputs, output, recursive, overwrite, report, log)
+        if per_file:
+            hinted = {dst for src, dst in planned if src in per_file}
+            report.hints_not_applied = [dst for dst in report.skipped if dst in hinted]
         todo = [(src, dst) for src, dst in pending if not _is_video(src)]
         videos = [(src, dst) for src, dst in pending if _is_video(src)]
         if videos:

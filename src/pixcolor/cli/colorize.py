@@ -196,10 +196,26 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
+    if report.hints_not_applied:
+        print(_hints_not_applied(report.hints_not_applied), file=sys.stderr)
     print(f"{report.summary()} -> {args.output}")
     if args.report:
         print(f"report: {args.report}")
     return 1 if report.failed else 0
+
+
+def _hints_not_applied(outputs: list[Any]) -> str:
+    """One line: the hints of these inputs were not applied, since their outputs existed."""
+    count = len(outputs)
+    shown = ", ".join(str(p) for p in outputs[:3]) + (", ..." if count > 3 else "")
+    whose = (
+        "file whose output already exists" if count == 1 else "files whose outputs already exist"
+    )
+    them = "it" if count == 1 else "them"
+    return (
+        f"note: the hints were not applied to {count} {whose} "
+        f"({shown}); pass --overwrite to colorize {them} again with the hints"
+    )
 
 
 @contextmanager
