@@ -3,8 +3,8 @@
 A :class:`Hint` is a point ``(x, y)`` in the input image's pixel coordinates (x to the right,
 y down, floats allowed, ``0 <= x < width``, ``0 <= y < height``), a colour and a radius.
 Only the colour's chroma is used (the a/b of its CIE Lab): the lightness of the output
-always comes from the photo, so ``"#2e8b57"`` and a darker or lighter green of the same
-hue and saturation give the same result.
+always comes from the photo. A darker or lighter shade of a colour has other a/b (a darker
+green, less chroma), so a hint's colour should be as saturated as the result should look.
 
 What :meth:`pixcolor.Colorizer.colorize` accepts as ``hints`` for one image: a sequence of
 :class:`Hint`, of plain ``(x, y, color)`` tuples (``(x, y, color, radius)`` too) or of
