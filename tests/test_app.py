@@ -318,6 +318,61 @@ def test_cli_app_port_in_use(capsys: pytest.CaptureFixture) -> None:
 
 
 @needs_gradio
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("999.1.1.1", "--host '999.1.1.1' is not an address to listen on"),
+        ("192.0.2.1", "--host '192.0.2.1' is not an address of this computer"),  # TEST-NET-1
+    ],
+)
+def test_cli_app_bad_host_is_named(
+    host: str, message: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pixcolor.Colorizer, "from_pretrained", _no_model)
+    assert main(["app", "--host", host, "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"pixcolor app: error: {message}"), err
+    assert "127.0.0.1 (this computer only), 0.0.0.0 (your network)" in err
+    assert "port" not in err and "GRADIO" not in err and "launch()" not in err
+
+
+@needs_gradio
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_cli_app_reminds_that_the_network_can_reach_the_page(
+    host: str, warned: bool, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Page:  # launches nothing, stops at once
+        is_running = False
+
+        def queue(self, **kwargs: object) -> Page:
+            return self
+
+        def launch(self, **kwargs: object) -> tuple[None, str, None]:
+            return None, f"http://{host}:{kwargs['server_port']}/", None
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(pixcolor.Colorizer, "from_pretrained", lambda *a, **k: None)
+    monkeypatch.setattr("pixcolor.app.build_app", lambda *a, **k: Page())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["app", "--host", host, "--port", str(port)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"pixcolor app: serving http://{host}:{port}/ (Ctrl-C stops it)"
+    reminder = [line for line in out if "without a login" in line]
+    assert reminder == (
+        [f"pixcolor app: the page is open to your network, without a login: anyone who can "
+         f"reach this computer on port {port} can use it"] if warned else []
+    )  # fmt: skip
+
+
+def _no_model(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the model was loaded before the options were checked")
+
+
+@needs_gradio
 def test_download_after_the_upload_is_gone(
     small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
 ) -> None:

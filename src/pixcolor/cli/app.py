@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     max_mb = DEFAULT_MAX_UPLOAD_MB if args.max_upload_mb is None else args.max_upload_mb
     if not max_mb > 0:
         raise ValueError(f"--max-upload-mb must be positive, got {max_mb:g}")
+    open_to_network = _check_address(args.host, args.port)
 
     from pixcolor.colorizer import Colorizer
 
@@ -78,12 +82,45 @@ def run(args: argparse.Namespace) -> int:
     # temporary folder below is removed either way.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _serve(colorizer, args, max_mb)
+        return _serve(colorizer, args, max_mb, open_to_network)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _serve(colorizer: Any, args: argparse.Namespace, max_mb: float) -> int:
+def _check_address(host: str, port: int) -> bool:
+    """Refuse a host or port the server cannot listen on, with a message for this command
+    (Gradio calls every such failure a busy port and gives advice for its Python API).
+    Returns whether the address serves other computers too (not a loopback address)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(
+            f"--host {host!r} is not an address to listen on ({reason}); use 127.0.0.1 (this "
+            "computer only), 0.0.0.0 (your network) or one of this computer's addresses"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ValueError(
+                    f"--host {host!r} is not an address of this computer ({exc.strerror}); use "
+                    "127.0.0.1 (this computer only), 0.0.0.0 (your network) or one of its "
+                    "addresses"
+                ) from None
+            if exc.errno == errno.EADDRINUSE:
+                raise ValueError(
+                    f"cannot serve on {host}:{port}: the port is in use; choose another --port"
+                ) from None
+            raise ValueError(f"cannot serve on {host}:{port} ({exc.strerror})") from None
+    return not ipaddress.ip_address(address[0].split("%")[0]).is_loopback
+
+
+def _serve(colorizer: Any, args: argparse.Namespace, max_mb: float, open_to_network: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="pixcolor-app-") as root:
         # Everything the server writes (Gradio's uploads and cached pictures, each tab's
         # downloads; matplotlib's settings folder, which Gradio's event loop imports) goes
@@ -99,12 +136,18 @@ def _serve(colorizer: Any, args: argparse.Namespace, max_mb: float) -> int:
                 max_file_size=int(max_mb * 2**20), show_error=False, quiet=True,
                 footer_links=[], ssr_mode=False, prevent_thread_lock=True,
             )  # fmt: skip
-        except OSError as exc:  # the port is taken, or the address is not this machine's
+        except OSError:  # taken since _check_address; Gradio's message is for launch() callers
             page.close()
             raise ValueError(
-                f"cannot serve on {args.host}:{args.port} ({exc}); choose another --port"
+                f"cannot serve on {args.host}:{args.port}: the port is in use; choose another --port"
             ) from None
         print(f"pixcolor app: serving {local_url} (Ctrl-C stops it)", flush=True)
+        if open_to_network:
+            print(
+                f"pixcolor app: the page is open to your network, without a login: anyone "
+                f"who can reach this computer on port {args.port} can use it",
+                flush=True,
+            )
         if share_url:
             print(f"pixcolor app: public link {share_url}", flush=True)
         try:
