@@ -49,8 +49,14 @@ def test_hint_forms_agree() -> None:
         ([(1, 2)], "a hint must be a Hint, an (x, y, color[, radius]) tuple or a dict"),
         ([{"x": 1, "y": 2}], "needs keys x, y, color"),
         ([{"x": 1, "y": 2, "color": "#000000", "size": 3}], "needs keys x, y, color"),
-        (Hint(1, 2, "#000000"), "hints must be a sequence"),
-        ("#ff0000", "hints must be a sequence"),
+        (Hint(1, 2, "#000000"), "hints must be a list (sequence) of hints"),
+        ("#ff0000", "hints must be a list (sequence) of hints"),
+        (
+            (10, 10, "#ff0000"),
+            "hints must be a list (sequence) of hints, got the single hint (10, 10, '#ff0000'): "
+            "write [(10, 10, '#ff0000')]; for a list of images, a list with one list of hints "
+            "per image",
+        ),
     ],
 )
 def test_parse_errors_name_the_value(hints: Any, message: str) -> None:
@@ -210,6 +216,11 @@ def test_lists_with_per_image_hints(colorizer: Colorizer) -> None:
     )
     with pytest.raises(ValueError, match="one entry per image"):
         colorizer.colorize([cat, cat], render_size=32, hints=[[hint]])
+    for flat, got in [((10, 10, "#c8a050"), "the single hint"), ([hint, hint], "one list")]:
+        with pytest.raises(ValueError, match=f"one list of hints per image .*, got {got}"):
+            colorizer.colorize([cat, cat], render_size=32, hints=flat)
+    with pytest.raises(ValueError, match=r"got the single hint \(10, 10, '#c8a050'\)"):
+        colorizer.colorize(cat, render_size=32, hints=(10, 10, "#c8a050"))
     with pytest.raises(ValueError, match=r"inputs\[1\]: hints\[0\]: .* outside the 256x171 image"):
         colorizer.colorize([cat, coffee], render_size=32, hints=[None, [(300, 5, "#000000")]])
     with pytest.raises(ValueError, match=r"inputs\[0\]: hints\[0\]: colour"):

@@ -127,8 +127,13 @@ def parse_hints(hints: Sequence[HintLike] | None) -> list[Hint]:
         return []
     if isinstance(hints, (str, bytes, Mapping, Hint)) or not isinstance(hints, Sequence):
         raise ValueError(
-            "hints must be a sequence of Hint, (x, y, color) tuples or dicts, "
-            f"got {type(hints).__name__}"
+            "hints must be a list (sequence) of hints: Hint, (x, y, color) tuples or dicts, "
+            f"got {type(hints).__name__}{_ONE_LIST_PER_IMAGE}"
+        )
+    if _one_hint_tuple(hints):
+        raise ValueError(
+            f"hints must be a list (sequence) of hints, got the single hint {hints!r}: "
+            f"write [{hints!r}]{_ONE_LIST_PER_IMAGE}"
         )
     return [_parse_one(item, f"hints[{i}]") for i, item in enumerate(hints)]
 
@@ -479,9 +484,29 @@ def _stroke_cells(hints: HintSet, gh: int, gw: int) -> tuple[np.ndarray, np.ndar
     return np.concatenate(cells), np.concatenate(values)
 
 
+_ONE_LIST_PER_IMAGE = "; for a list of images, a list with one list of hints per image"
+
+
+def _one_hint_tuple(hints: Sequence[Any]) -> bool:
+    """``(x, y, color[, radius])`` given where a list of hints belongs."""
+    return len(hints) in (3, 4) and _is_real(hints[0]) and _is_real(hints[1])
+
+
 def _per_input(value: Any, count: int, name: str) -> list[Any]:
     if value is None:
         return [None] * count
+    if name == "hints" and isinstance(value, (list, tuple)) and value:
+        if isinstance(value, tuple) and _one_hint_tuple(value):
+            got = f"the single hint {value!r}"
+        elif all(isinstance(v, (Hint, Mapping)) or _one_hint(v) for v in value):
+            got = "one list of hints"
+        else:
+            got = ""
+        if got:
+            raise ValueError(
+                f"for a list of {count} images, hints must be a list with one list of hints "
+                f"per image (None for none), got {got}: e.g. hints=[[...], None, ...]"
+            )
     if not isinstance(value, (list, tuple)) or len(value) != count:
         got = f"{len(value)} entries" if isinstance(value, (list, tuple)) else type(value).__name__
         raise ValueError(
@@ -489,6 +514,10 @@ def _per_input(value: Any, count: int, name: str) -> list[Any]:
             f"(None for none), got {got}"
         )
     return list(value)
+
+
+def _one_hint(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str) and _one_hint_tuple(value)
 
 
 def _all_hints(hints: Any) -> bool:
