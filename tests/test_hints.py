@@ -47,8 +47,11 @@ def test_hint_forms_agree() -> None:
         ([(float("nan"), 2, "#000000")], "hint x must be a finite number, got nan"),
         ([(1, 2, "#000000", -1)], "radius must be >= 0, got -1"),
         ([(1, 2)], "a hint must be a Hint, an (x, y, color[, radius]) tuple or a dict"),
-        ([{"x": 1, "y": 2}], "needs keys x, y, color"),
-        ([{"x": 1, "y": 2, "color": "#000000", "size": 3}], "needs keys x, y, color"),
+        ([{"x": 1, "y": 2}], "needs keys x, y, color (and optionally radius); missing: 'color'"),
+        (
+            [{"x": 1, "y": 2, "color": "#000000", "size": 3}],
+            "hints[0]: a hint dict has the unknown key(s) 'size'; its keys are x, y, color",
+        ),
         (Hint(1, 2, "#000000"), "hints must be a list (sequence) of hints"),
         ("#ff0000", "hints must be a list (sequence) of hints"),
         (
@@ -101,6 +104,11 @@ def test_load_hints(tmp_path: Path) -> None:
         assert message in str(info.value)
     with pytest.raises(FileNotFoundError, match="missing.json"):
         load_hints(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match=r"hints file '.*' is a folder, not a JSON file"):
+        load_hints(tmp_path)
+    bad.write_text('[{"x": 1, "y": 2, "colour": "#00ff00"}]')
+    with pytest.raises(ValueError, match=r"bad.json'?: hints\[0\]: .* unknown key\(s\) 'colour'"):
+        load_hints(bad)
 
 
 # --- planes (the contract with hint models) -------------------------------------------
@@ -367,14 +375,27 @@ def test_cli_hints(tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixtur
         )
         == 1
     )
-    assert "'dog.png', which is not among the input images" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (
+        f"hints file {str(mapping)!r} names 'dog.png', which is not among the input images" in err
+    )
     # a hint outside the image: the file fails with a message naming the value
     hints.write_text(json.dumps([{"x": 400, "y": 1, "color": "#2e8b57"}]))
     assert (
         main(["colorize", str(photo), "-o", str(tmp_path / "out5"), "--hints", str(hints), *common])
         == 1
     )
-    assert "(400, 1) is outside the 256x170 image" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"hints file {str(hints)!r}: hints[0]: (400, 1) is outside the 256x170 image" in err
+    mapping.write_text(json.dumps({"cat.png": [{"x": 400, "y": 1, "color": "#2e8b57"}]}))
+    out6 = tmp_path / "out6"
+    assert main(["colorize", str(tmp_path / "in"), "-o", str(out6), "--hints", str(mapping),
+                 *common]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"hints file {str(mapping)!r}: 'cat.png': hints[0]: (400, 1) is outside" in err
+    assert (out6 / "in" / "coffee.jpg").is_file()  # the other photo is written
+    assert main(["colorize", str(photo), "--hints", str(tmp_path), *common]) == 1
+    assert f"hints file {str(tmp_path)!r} is a folder, not a JSON file" in capsys.readouterr().err
 
 
 def test_batch_refuses_hint_image_for_several(tmp_path: Path, colorizer: Colorizer) -> None:

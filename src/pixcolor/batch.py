@@ -38,6 +38,7 @@ from pixcolor._storage import Location, RemotePath
 from pixcolor._video_io import VIDEO_EXTENSIONS, is_video_file
 from pixcolor.data import IMAGE_EXTENSIONS
 from pixcolor.errors import NoImagesError
+from pixcolor.hints import HintSet
 from pixcolor.images import LoadedImage
 
 __all__ = [
@@ -169,6 +170,7 @@ def colorize_files(
     video_options: dict[str, object] | None = None,
     hints: Sequence[Any] | Mapping[str, Sequence[Any]] | None = None,
     hint_image: Any = None,
+    hints_source: str | os.PathLike[str] | None = None,
 ) -> BatchReport:
     """Colorize every input image and video into ``output``; see the module docstring.
 
@@ -191,6 +193,8 @@ def colorize_files(
         hints: Colour hints (see :mod:`pixcolor.hints`): a list of hints when the inputs
             are one image, or a mapping from file name (or path) to a list, for several.
         hint_image: An RGBA image of painted hints (path or image); one input only.
+        hints_source: The file ``hints`` were read from, named in messages about them
+            (``pixcolor colorize`` passes its ``--hints`` file).
 
     Returns:
         A :class:`BatchReport`.
@@ -209,13 +213,15 @@ def colorize_files(
         check(render_size, saturation, batch_size)
     report = BatchReport()
     per_file: dict[Location, tuple[Any, Any]] = {}
+    labels: dict[Location, str] = {}  # input -> what its hints are called in messages
     planned: list[tuple[Location, Location]] = []
     if hints is not None or hint_image is not None:
         planned = plan_outputs(
             inputs, output, recursive=recursive, also_inputs={"hint image": hint_image}
         )
         sources = [src for src, _ in planned]
-        per_file = _hints_per_file(sources, hints, hint_image)
+        source = None if hints_source is None else os.fspath(hints_source)
+        per_file, labels = _hints_per_file(sources, hints, hint_image, source)
     with ReportLog(report_path) as log:
         pending = _plan_pending(inputs, output, recursive, overwrite, report, log)
         if per_file:
@@ -237,6 +243,8 @@ def colorize_files(
         try:
             for batch in pipeline.batches(batch_size):
                 decoded = [(src, item) for src, _, item in batch if isinstance(item, LoadedImage)]
+                refused = _misplaced_hints(decoded, per_file, labels)
+                decoded = [(src, item) for src, item in decoded if src not in refused]
                 loaded = [item for _, item in decoded]
                 hint_kwargs: dict[str, Any] = {}
                 if per_file:
@@ -247,7 +255,10 @@ def colorize_files(
                     colorize_loaded(colorizer, loaded, render_size, saturation, **hint_kwargs)
                 )
                 for src, dst, item in batch:
-                    result = next(outputs) if isinstance(item, LoadedImage) else None
+                    if src in refused:
+                        result: Any = refused[src]
+                    else:
+                        result = next(outputs) if isinstance(item, LoadedImage) else None
                     pipeline.encode(src, dst, item, result)
                 del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
             pipeline.finish()
@@ -403,38 +414,67 @@ def _plan_pending(
 
 
 def _hints_per_file(
-    sources: list[Location], hints: Any, hint_image: Any
-) -> dict[Location, tuple[Any, Any]]:
-    """``{input: (hints, hint_image)}`` for the inputs that have any."""
+    sources: list[Location], hints: Any, hint_image: Any, source: str | None = None
+) -> tuple[dict[Location, tuple[Any, Any]], dict[Location, str]]:
+    """``{input: (hints, hint_image)}`` for the inputs that have any, and ``{input:
+    label}``: what their hints are called in messages, where that is more than
+    ``hints[i]`` (``hints file 'h.json': 'photo.jpg': ``)."""
     if hints is None and hint_image is None:
-        return {}
+        return {}, {}
     several = len(sources) != 1
     if hint_image is not None and several:
         raise ValueError(
             f"a hint image belongs to one input image, but the inputs hold {len(sources)} images"
         )
+    prefix = "" if source is None else f"hints file {source!r}: "
     if hints is None or not isinstance(hints, Mapping):
         if several:
             raise ValueError(
-                f"a list of hints belongs to one image, but the inputs hold {len(sources)} "
-                'images; give a mapping from file name to hints: {"photo.jpg": [...], ...}'
+                f"{prefix}a list of hints belongs to one image, but the inputs hold "
+                f"{len(sources)} images; give a mapping from file name to hints: "
+                '{"photo.jpg": [...], ...}'
             )
-        return {sources[0]: (hints, hint_image)} if sources else {}
+        if not sources:
+            return {}, {}
+        return {sources[0]: (hints, hint_image)}, ({sources[0]: prefix} if prefix else {})
     out: dict[Location, tuple[Any, Any]] = {}
+    labels: dict[Location, str] = {}
     resolved = {src.resolve(): src for src in sources}
+    name = "the hints name" if source is None else f"hints file {source!r} names"
     for key, these in hints.items():
         found = [resolved[p] for p in (Path(key).resolve(),) if p in resolved]
         if not found:  # a bare file name
             found = [src for src in sources if src.name == key]
         if not found:
-            raise ValueError(f"the hints name {key!r}, which is not among the input images")
+            inputs = ", ".join(repr(str(p)) for p in sources[:3])
+            if len(sources) > 3:
+                inputs += f", ... ({len(sources)} in all)"
+            raise ValueError(f"{name} {key!r}, which is not among the input images ({inputs})")
         if len(found) > 1:
             names = ", ".join(repr(str(p)) for p in found)
             raise ValueError(
-                f"the hints name {key!r}, which matches several inputs ({names}); use its path"
+                f"{name} {key!r}, which matches several inputs ({names}); use its path"
             )
         out[found[0]] = (these, hint_image)
-    return out
+        labels[found[0]] = f"{prefix}{key!r}: "
+    return out, labels
+
+
+def _misplaced_hints(
+    decoded: list[tuple[Location, LoadedImage]],
+    per_file: Mapping[Location, tuple[Any, Any]],
+    labels: Mapping[Location, str],
+) -> dict[Location, ValueError]:
+    """The decoded inputs whose point hints lie outside them (or are malformed), each with
+    the error that names where the hints came from (the colorizer would say ``hints[0]``)."""
+    refused: dict[Location, ValueError] = {}
+    for src, item in decoded:
+        if src in labels:
+            try:
+                HintSet.build(item.size, per_file[src][0], None, labels[src])
+            except ValueError as err:
+                refused[src] = err
+    return refused
 
 
 _KNOWN = f" (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"

@@ -153,10 +153,12 @@ def load_hints(path: str | os.PathLike[str]) -> list[Hint] | dict[str, list[Hint
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If it is not valid JSON of that shape (the message names the file and
-            the entry).
+        ValueError: If it is a folder, or not valid JSON of that shape (the message names
+            the file and the entry).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"hints file {str(path)!r} is a folder, not a JSON file of hints")
     if not path.is_file():
         raise FileNotFoundError(f"hints file {str(path)!r} does not exist")
     try:
@@ -391,11 +393,17 @@ def _parse_one(item: Any, where: str) -> Hint:
         if isinstance(item, Hint):
             return item
         if isinstance(item, Mapping):
-            unknown = set(item) - {"x", "y", "color", "radius"}
-            missing = {"x", "y", "color"} - set(item)
-            if unknown or missing:
+            unknown = sorted(map(str, set(item) - {"x", "y", "color", "radius"}))
+            missing = [key for key in ("x", "y", "color") if key not in item]
+            if unknown:
                 raise ValueError(
-                    f"a hint dict needs keys x, y, color (and optionally radius), got {sorted(item)}"
+                    f"a hint dict has the unknown key(s) {', '.join(map(repr, unknown))}; "
+                    "its keys are x, y, color and optionally radius"
+                )
+            if missing:
+                raise ValueError(
+                    "a hint dict needs keys x, y, color (and optionally radius); missing: "
+                    f"{', '.join(map(repr, missing))}"
                 )
             return Hint(**item)
         if (

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         with _term_as_interrupt():
             report = colorize_files(
                 colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
-                video_options=video_options, **options,
+                hints_source=args.hints, video_options=video_options, **options,
             )  # fmt: skip
     for path, reason in report.failed.items():
         print(f"failed: {path}: {reason}", file=sys.stderr)
