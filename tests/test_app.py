@@ -373,6 +373,24 @@ def _no_model(*args: object, **kwargs: object) -> None:
 
 
 @needs_gradio
+def test_a_typed_render_size_snaps_to_the_models_stride(
+    small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
+) -> None:
+    from pixcolor.app._page import _Handlers
+
+    handlers = _Handlers(colorizer, tmp_path / "tabs", None)
+    assert colorizer.generator.stride == 128
+    sizes = [handlers.snap_size(v) for v in (130, 191.0, 193, 0, 5000, None, float("nan"))]
+    assert sizes == [128, 128, 256, 128, 1024, 128, 128]
+    session = _session.open_photo(small_photo, tmp_path / "tabs")
+    view = handlers.refresh(session, 1.0, 130)  # a click after typing 130 used to fail
+    assert view[5] == ""  # no error message
+    np.testing.assert_array_equal(view[2], _session.render(colorizer, session, render_size=128))
+    photo, _, message = handlers.downloads(session, 1.0, 130)
+    assert message.startswith("Ready") and photo["visible"] is True
+
+
+@needs_gradio
 def test_download_after_the_upload_is_gone(
     small_photo: Path, tmp_path: Path, colorizer: pixcolor.Colorizer
 ) -> None:

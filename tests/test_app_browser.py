@@ -369,6 +369,20 @@ def test_saturation_slider(tab: Tab) -> None:
     assert _luma_error(gray, coloured) < 1.0
 
 
+def test_a_typed_render_size_snaps_to_a_multiple_of_the_stride(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    tab.page.click("#pixcolor-examples img >> nth=1")  # yawn.jpg
+    tab.wait_status(r"yawn\.jpg: 419 x 500")
+    number = tab.page.locator("#pixcolor-render-size input[type=number]")
+    number.fill("130")  # the bundled model takes multiples of 128
+    number.press("Enter")
+    expect(number).to_have_value("128")
+    tab.click("result", 0.5, 0.5)  # every click failed with 130
+    tab.wait_hints(1)
+    assert "Error" not in tab.status()
+
+
 def test_bad_files_give_a_message_and_the_server_keeps_serving(
     tab: Tab, photo: Path, tmp_path: Path
 ) -> None:

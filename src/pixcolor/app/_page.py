@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 import weakref
@@ -44,9 +45,7 @@ def build_page(
     else:
         root = Path(temp_dir)
         root.mkdir(parents=True, exist_ok=True)
-    stride = colorizer.generator.stride
-    default_size = colorizer.generator.config.render_size
-    largest = max(default_size, 8 * stride, 1024 // stride * stride)
+    stride, default_size, largest = _render_sizes(colorizer)
     handlers = _Handlers(colorizer, root / "sessions", max_upload_bytes)
 
     with gr.Blocks(title="pixcolor", analytics_enabled=False, delete_cache=(900, 6 * 3600)) as page:
@@ -126,7 +125,10 @@ def build_page(
         on(clear.click, handlers.clear, [state, *settings])
         # input: a drag (live, the latest value wins) or a typed number; not the page's own
         on(saturation.input, handlers.refresh, [state, *settings])
-        on(render_size.input, handlers.refresh, [state, *settings])
+        # a typed size snaps to the nearest the model takes (a multiple of its stride) first
+        snapped = render_size.input(handlers.snap_size, inputs=[render_size],
+                                    outputs=[render_size], queue=False, show_progress="hidden")  # fmt: skip
+        on(snapped.then, handlers.refresh, [state, *settings])
         prepare.click(
             handlers.downloads, inputs=[state, *settings], outputs=[photo_file, hints_file, status],
             concurrency_id=_CONCURRENCY, trigger_mode="once", show_progress_on=[status],
@@ -151,6 +153,7 @@ class _Handlers:
         self.root = root
         self.max_upload_bytes = max_upload_bytes
         self.by_tab: dict[str, Session] = {}  # session hash -> session, for unload
+        self.stride, self.default_size, self.largest = _render_sizes(colorizer)
 
     # --- events ------------------------------------------------------------------------
 
@@ -222,8 +225,9 @@ class _Handlers:
             return _HIDDEN, _HIDDEN, "Upload a photo first."
         try:
             photo, hints = _session.save_downloads(
-                self.colorizer, session, saturation=saturation, render_size=int(render_size)
-            )
+                self.colorizer, session, saturation=saturation,
+                render_size=self.snap_size(render_size),
+            )  # fmt: skip
         except ImageNotFoundError:
             return _HIDDEN, _HIDDEN, _error("The uploaded file is gone (uploads are removed "
                                             "after six hours); upload the photo again.")  # fmt: skip
@@ -236,6 +240,14 @@ class _Handlers:
         hints_update = gr.update(value=str(hints), visible=True) if hints else _HIDDEN
         ready = f"Ready: {width} x {height} pixels."
         return gr.update(value=str(photo), visible=True), hints_update, ready
+
+    def snap_size(self, render_size: float | None) -> int:
+        """The render size the model takes nearest to a typed one: a multiple of its stride,
+        within the slider's range."""
+        if render_size is None or not math.isfinite(render_size):
+            return self.default_size
+        steps = round(render_size / self.stride)
+        return min(max(steps * self.stride, self.stride), self.largest)
 
     def forget_tab(self, request: gr.Request) -> None:
         """A tab was closed: drop its files at once (its state follows later)."""
@@ -270,7 +282,7 @@ class _Handlers:
         try:
             change()
             _session.render(self.colorizer, session, saturation=float(saturation),
-                            render_size=int(render_size))  # fmt: skip
+                            render_size=self.snap_size(render_size))  # fmt: skip
         except Exception as exc:  # the change is undone: the page shows what it showed
             session.hints[:], session.selected = before
             if isinstance(exc, (ImageError, ValueError)):
@@ -305,6 +317,13 @@ _HIDDEN = gr.update(value=None, visible=False)  # a download box before (or afte
 def _message(text: str) -> tuple[Any, ...]:
     """Outputs that change nothing on the page but the message line."""
     return (*_SKIP[:5], text, *_SKIP[6:])
+
+
+def _render_sizes(colorizer: Colorizer) -> tuple[int, int, int]:
+    """The Render size slider's step (the model's stride), default and largest value."""
+    stride = colorizer.generator.stride
+    default_size = colorizer.generator.config.render_size
+    return stride, default_size, max(default_size, 8 * stride, 1024 // stride * stride)
 
 
 def _limit(max_bytes: int | None) -> str:
