@@ -35,6 +35,15 @@ chroma planes): the weights are upsampled bilinearly to it.
    that it is held through still frames and forgotten where the picture changes. The
    colour is then fitted to the gamut of the brightest and darkest of them
    (:func:`pixcolor._yuv.chroma_planes`), the same in every frame.
+
+5. **Camera motion** (``motion="global"``). A panning or shaking camera moves every
+   textured place, so step 2 unlinks it and the network's wobble stays there. So each
+   frame's translation against the previous one is also found (phase correlation of the
+   guides, :mod:`pixcolor._motion`), a second weight compares the frame with the previous
+   one moved by it, and each place takes whichever link is stronger: linked to the same
+   place (``F_t = x_t + w_t F_{t-1}``) or to where the picture came from
+   (``F_t = x_t + w'_t warp(F_{t-1})``, and the backward pass warped back), so that the
+   colour moves with the picture. Where the camera stands still the two links agree.
 """
 
 from __future__ import annotations
@@ -46,7 +55,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pixcolor._motion import estimate_shifts, warp
+
 __all__ = ["TemporalFilter"]
+
+# A frame's link to its predecessor, at the signal's size: the weight where it stands still,
+# the weight where it follows the camera (0 wherever the other is used) and the camera's
+# motion in signal pixels (None, None without motion).
+_Link = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
 
 # The headroom's links fall off at this many times the filter's sigma: wider than the
 # colour's, so that a clipped highlight, which the brightness fit cannot explain, stays
@@ -54,6 +70,7 @@ __all__ = ["TemporalFilter"]
 # 1x, 2x, 4x gave the department store's flicker ratio 0.33, 0.24, 0.21 and the hand-held
 # clips' 0.47/0.48, 0.47/0.48, 0.48/0.50.
 _HEADROOM_SIGMAS = 2.0
+MOTIONS = ("global", "none")
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,11 @@ class TemporalFilter:
             darkest version of each place in the frames around it (held through still
             frames, see the module docstring), so that a highlight whose brightness
             flickers keeps a steady colour. ``False``: fit each frame to its own luma.
+        motion: ``"global"``: also link each place to where the previous frame's picture
+            was before the camera moved (one translation per frame, by phase correlation
+            of the guides), wherever that explains the new frame better than standing
+            still, so that the colour moves with a panning or shaking camera (step 5 of
+            the module docstring). ``"none"``: link each place to the same place only.
 
     Raises:
         ValueError: If a setting is out of range.
@@ -92,6 +114,7 @@ class TemporalFilter:
     radius: int = 1
     lookahead: int = 16
     steady_gamut: bool = True
+    motion: str = "global"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.strength, (int, float)) and 0 <= self.strength < 1):
@@ -106,6 +129,8 @@ class TemporalFilter:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         if not isinstance(self.steady_gamut, bool):
             raise ValueError(f"steady_gamut must be True or False, got {self.steady_gamut!r}")
+        if self.motion not in MOTIONS:
+            raise ValueError(f"motion must be one of {', '.join(MOTIONS)}, got {self.motion!r}")
 
     def stream(self, headroom: bool = False) -> TemporalStream:
         """A filter over one clip: feed it frames in order. With ``headroom``, each
@@ -137,7 +162,7 @@ class TemporalStream:
         # Per held frame: its signal with a channel of ones (for the norm), the weight
         # linking it to its predecessor, and its forward state (the weighted sum over past
         # frames and, as the last channel, the sum of weights).
-        self._held: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
+        self._held: deque[tuple[torch.Tensor, _Link | None, torch.Tensor]] = deque()
         # With headroom, per held frame: its guide, the link without strength (at the
         # guide's size) and its forward running maximum and minimum of the guide.
         self._bounds: deque[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]] = deque()
@@ -152,20 +177,30 @@ class TemporalStream:
                 f"{tuple(guide.shape)} and {tuple(signal.shape)}"
             )
         guide = guide.float()
-        weights = self._weights(guide)
+        still, moved, shifts = self._weights(guide)
         if self.headroom:
-            self._track(guide, weights)
-        if weights.shape[-2:] != signal.shape[-2:]:
-            weights = F.interpolate(
-                weights, size=signal.shape[-2:], mode="bilinear", align_corners=False
-            )
+            self._track(guide, still)
+        size = signal.shape[-2:]
+        scale = torch.tensor([size[0] / guide.shape[-2], size[1] / guide.shape[-1]])
+        still, moved = (_resize(w, size) for w in (still, moved))
+        if moved is not None:
+            # each place follows the camera or stands still, whichever explains it better
+            follow = moved > still
+            still = torch.where(follow, 0.0, still)
+            moved = torch.where(follow, moved, 0.0)
         ones = torch.ones_like(signal[:, :1], dtype=torch.float32)
-        for x, w in zip(torch.cat([signal.float(), ones], dim=1), weights, strict=True):
+        for i, x in enumerate(torch.cat([signal.float(), ones], dim=1)):
             link = None
             state = x
             if self._prev_forward is not None:
-                link = w
-                state = torch.addcmul(x, w, self._prev_forward)
+                prev = self._prev_forward
+                if moved is None or shifts is None:
+                    link = (still[i], None, None)
+                    state = torch.addcmul(x, still[i], prev)
+                else:
+                    shift = shifts[i] * scale
+                    link = (still[i], moved[i], shift)
+                    state = torch.addcmul(x, still[i], prev).addcmul_(moved[i], warp(prev, shift))
             self._prev_forward = state
             self._held.append((x, link, state))
         count = len(self._held) - self.settings.lookahead
@@ -180,23 +215,46 @@ class TemporalStream:
             return torch.empty(0)
         return self._emit(len(self._held))
 
-    def _weights(self, guide: torch.Tensor) -> torch.Tensor:
-        """``(B, 1, r, r)`` weight linking each frame to its predecessor (the clip's first
-        frame has none: its row is unused)."""
+    def _weights(
+        self, guide: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Weights ``(B, 1, r, r)`` linking each frame to its predecessor where they stand
+        still and, with ``motion="global"``, where the camera's motion is followed, with
+        that motion ``(B, 2)`` in guide pixels (the clip's first frame has no link: its
+        rows are unused)."""
         s = self.settings
         previous = guide[:-1]
         if self._prev_guide is not None:
             previous = torch.cat([self._prev_guide, previous])
         self._prev_guide = guide[-1:]
         current = guide[len(guide) - len(previous) :]
+        still = self._link(previous, current)
+        moved = shifts = None
+        if s.motion == "global" and len(previous):
+            shifts = estimate_shifts(previous, current)
+            aligned = torch.stack([warp(g, d) for g, d in zip(previous, shifts, strict=True)])
+            inside = torch.stack(
+                [warp(torch.ones_like(g), d) for g, d in zip(previous, shifts, strict=True)]
+            )
+            # where the moved frame only partly covers a pixel, the link is not trusted
+            moved = self._link(aligned + (1 - inside) * current, current) * (inside > 0.999)
+        if len(previous) < len(guide):
+            first = torch.zeros_like(guide[:1])
+            still = torch.cat([first, still])
+            if moved is not None and shifts is not None:
+                moved = torch.cat([first, moved])
+                shifts = torch.cat([shifts.new_zeros(1, 2), shifts])
+        return still, moved, shifts
+
+    def _link(self, previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        """``strength * exp(-(d / sigma)^2)`` of the local difference ``d`` after the
+        brightness fit."""
+        s = self.settings
         diff = (current - _fit_brightness(previous, current)).abs()
         if s.radius:
             k = 2 * s.radius + 1
             diff = F.avg_pool2d(F.pad(diff, (s.radius,) * 4, mode="replicate"), k, stride=1)
-        weights = s.strength * torch.exp(-((diff / s.sigma) ** 2))
-        if len(previous) < len(guide):
-            weights = torch.cat([torch.zeros_like(guide[:1]), weights])
-        return weights
+        return s.strength * torch.exp(-((diff / s.sigma) ** 2))
 
     def _emit(self, count: int) -> torch.Tensor:
         """Run the backward pass over everything held (its tail is the lookahead) and
@@ -207,7 +265,11 @@ class TemporalStream:
             total = forward if back is None else forward + back
             out.append(total[:-1] / total[-1:])
             if link is not None:
-                back = link * (x if back is None else x + back)
+                still, moved, shift = link
+                ahead = x if back is None else x + back
+                back = still * ahead
+                if moved is not None and shift is not None:
+                    back = back.add_(warp(moved * ahead, -shift))
         out.reverse()
         for _ in range(count):
             self._held.popleft()
@@ -254,6 +316,13 @@ class TemporalStream:
         for _ in range(count):
             self._bounds.popleft()
         return torch.stack(out)
+
+
+def _resize(weights: torch.Tensor | None, size: torch.Size) -> torch.Tensor | None:
+    """Weights at the guide's size, bilinearly resized to the signal's."""
+    if weights is None or weights.shape[-2:] == size:
+        return weights
+    return F.interpolate(weights, size=size, mode="bilinear", align_corners=False)
 
 
 def _carry(signed: torch.Tensor, link: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
