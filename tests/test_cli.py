@@ -236,3 +236,23 @@ def test_app_offers_no_int8(capsys: pytest.CaptureFixture[str]) -> None:
         main(["app", "--precision", "int8"])
     assert exit_.value.code == 2
     assert "invalid choice: 'int8'" in capsys.readouterr().err
+
+
+def test_evaluate_one_photo_and_a_json_folder_checked_before_work(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = str(Path(__file__).parent / "assets" / "astronaut.jpg")
+    missing = tmp_path / "nodir" / "sub" / "x.json"
+    assert main(["evaluate", str(model_dir), photo, "--json", str(missing)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing evaluated
+    assert captured.err.strip().splitlines() == [
+        f"pixcolor evaluate: error: --json {missing}: its folder "
+        f"{str(missing.parent)!r} does not exist; create it first"
+    ]
+
+    out_json = tmp_path / "x.json"
+    assert main(["evaluate", str(model_dir), photo, "--render-size", "32",
+                 "--json", str(out_json)]) == 0  # fmt: skip
+    assert "(1 photo, render size 32" in capsys.readouterr().out
+    assert json.loads(out_json.read_text())["n_images"] == 1

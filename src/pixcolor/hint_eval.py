@@ -130,7 +130,7 @@ def evaluate_hints(
     Args:
         model: A :class:`pixcolor.Colorizer` (or anything whose ``colorize`` takes
             ``hints=``), or a :class:`pixcolor.UNetGenerator` (wrapped in one).
-        data: A folder of colour photos (recursive) or a list of files.
+        data: A folder of colour photos (recursive), one photo, or a list of files.
         n_hints: The numbers of hints to evaluate, each ``>= 0``.
         seed: Seed of the hint positions.
         render_size: Resolution the network sees; ``None``: the model's own.
@@ -233,7 +233,8 @@ def format_hint_table(results: dict[str, Any]) -> str:
                 f"{n:>5}  {name:<15}  {m['psnr']:>9.2f}  {m['delta_e']:>6.2f}  "
                 f"{m['delta_cf']:>5.2f}  {error_text:>13}"
             )
-    notes = [f"{results['n_images']} photos"]
+    count = results["n_images"]
+    notes = [f"{count} photo" + ("" if count == 1 else "s")]
     if results.get("render_size"):
         notes.append(f"render size {results['render_size']}")
     lines.append(f"({', '.join(notes)})")
@@ -271,8 +272,10 @@ class _Scores:
 
 
 def _photos(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
-    is_folder = isinstance(data, (str, os.PathLike))
-    files = find_images(data) if is_folder else [Path(p) for p in data]
+    if isinstance(data, (str, os.PathLike)):  # a folder, or one photo
+        files = [Path(data)] if Path(data).is_file() else find_images(data)
+    else:
+        files = [Path(p) for p in data]
     photos, skipped = scan_photos(files)
     if any(skipped.values()):
         counts = ", ".join(f"{len(v)} {k}" for k, v in skipped.items())

@@ -255,7 +255,7 @@ def evaluate(
         model: A :class:`pixcolor.Colorizer` (anything with ``colorize(list_of_images,
             render_size=...)``), or a :class:`pixcolor.UNetGenerator`, which is wrapped in
             one (and left in the train/eval mode it had).
-        data: A folder of photos (searched recursively) or a list of files.
+        data: A folder of photos (searched recursively), one photo, or a list of files.
         render_size: Resolution the network sees (outputs keep each photo's size);
             ``None``: the model's own (its config's ``render_size``).
         batch_size: Photos per ``colorize`` call.
@@ -309,7 +309,8 @@ def format_table(results: dict[str, Any]) -> str:
         )
     truth = results["truth_colorfulness"]
     lines.append(f"{'truth':<12}  {'-':>9}  {'-':>6}  {'-':>6}  {truth:>13.2f}  {'-':>5}")
-    notes = [f"{results['n_images']} photos"]
+    count = results["n_images"]
+    notes = [f"{count} photo" + ("" if count == 1 else "s")]
     if results.get("render_size"):
         notes.append(f"render size {results['render_size']}")
     if results.get("precision"):
@@ -326,8 +327,10 @@ def _evaluate(
     device: torch.device | str | None,
     progress: bool,
 ) -> dict[str, Any]:
-    is_folder = isinstance(data, (str, os.PathLike))
-    files = find_images(data) if is_folder else [Path(p) for p in data]
+    if isinstance(data, (str, os.PathLike)):  # a folder, or one photo
+        files = [Path(data)] if Path(data).is_file() else find_images(data)
+    else:
+        files = [Path(p) for p in data]
     photos, skipped = scan_photos(files)
     if any(skipped.values()):
         counts = ", ".join(f"{len(v)} {k}" for k, v in skipped.items())

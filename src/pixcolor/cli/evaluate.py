@@ -31,7 +31,10 @@ def add_parser(sub: Any) -> None:
         "a/b) beside the truth's own flicker.",
     )
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("data", help="folder of colour photos, a colour video, or a folder of videos")
+    p.add_argument(
+        "data",
+        help="folder of colour photos, a colour photo, a colour video, or a folder of videos",
+    )
     p.add_argument("--render-size", type=positive_int, help=RENDER_SIZE_HELP)
     p.add_argument(
         "--hints",
@@ -65,10 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from pixcolor._atomic import write_atomically
 
     out = Path(args.json_path) if args.json_path else None
-    if out is not None and out.exists() and not args.overwrite:
-        raise FileExistsError(
-            f"--json {out} exists; pass --overwrite to replace it or choose another path"
-        )
+    if out is not None:  # before any work: the results are written last
+        _check_json_path(out, args.overwrite)
     colorizer = colorizer_from_args(args.model, args)
     videos = _videos(Path(args.data))
     if videos and args.hints:
@@ -102,6 +103,21 @@ def run(args: argparse.Namespace) -> int:
         write_atomically(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         print(f"wrote {out}")
     return 0
+
+
+def _check_json_path(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise FileExistsError(
+            f"--json {out} is a folder; give a file path such as {out / 'results.json'}"
+        )
+    if out.exists() and not overwrite:
+        raise FileExistsError(
+            f"--json {out} exists; pass --overwrite to replace it or choose another path"
+        )
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"--json {out}: its folder {str(folder)!r} {what}; create it first")
 
 
 def _videos(data: Path) -> list[Path]:
