@@ -204,9 +204,44 @@ def test_main_model_layout_without_fastai(tmp_path: Path) -> None:
 
 def test_pickled_module_is_refused_without_unpickling(tmp_path: Path) -> None:
     torch.save(_tiny_generator(), tmp_path / "whole-model.pt")
-    with pytest.raises(CheckpointError, match="pickled Python objects"):
+    with pytest.raises(CheckpointError, match="pickled Python objects") as caught:
         convert_fastai(tmp_path / "whole-model.pt", tmp_path / "out")
+    assert str(caught.value).count("pickled Python objects") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"hello world\n", "is text"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(24), "is a PNG image"),
+        (b"", "is empty"),
+    ],
+)
+@pytest.mark.parametrize("convert", [convert_fastai, pixcolor.convert_deoldify])
+def test_a_file_that_is_no_checkpoint_is_named_with_what_it_is(
+    tmp_path: Path, convert: object, content: bytes, what: str
+) -> None:
+    path = tmp_path / "weights.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as caught:
+        convert(path, tmp_path / "out")  # type: ignore[operator]
+    assert str(caught.value) == (
+        f"{path} is not a PyTorch checkpoint: it {what}; expected a .pt / .pth file written "
+        "by torch.save (a zip archive or a pickle)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_truncated_checkpoint_says_so(tmp_path: Path) -> None:
+    torch.save({"w": torch.zeros(64)}, tmp_path / "full.pt")
+    path = tmp_path / "weights.pt"
+    path.write_bytes((tmp_path / "full.pt").read_bytes()[:100])
+    with pytest.raises(
+        CheckpointError,
+        match=r"weights.pt is not a readable PyTorch checkpoint \(truncated or damaged\?\): \S",
+    ):
+        convert_fastai(path, tmp_path / "out")
 
 
 @pytest.mark.parametrize(

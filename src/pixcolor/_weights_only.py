@@ -84,6 +84,7 @@ def load_weights_only(
             torch.__version__,
             path,
         )
+    _check_format(path)
     extra = list(allowed_globals)
     try:
         if not extra:
@@ -97,7 +98,11 @@ def load_weights_only(
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        named = f"names the Python global {found[1]}" if found else "holds pickled Python objects"
+        named = (
+            f"names the Python global {found[1]}, not only tensors (pickled Python objects)"
+            if found
+            else "holds pickled Python objects, not only tensors"
+        )
         advice = (
             "A checkpoint from elsewhere should hold tensors only; do not load this one with "
             "weights_only=False unless you trust whoever made it."
@@ -106,11 +111,43 @@ def load_weights_only(
             "torch.save(model.state_dict(), 'weights.pt')."
         )
         raise CheckpointError(
-            f"{path} {named}, not only tensors (pickled Python objects); pixcolor refused to "
-            f"load it and ran nothing in it. {advice}"
+            f"{path} {named}; pixcolor refused to load it and ran nothing in it. {advice}"
         ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
+        why = str(err) or type(err).__name__  # an EOFError says nothing of its own
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or damaged?): {why}"
+        ) from err
+
+
+# What files that are not PyTorch checkpoints start with, to name them.
+_SIGNATURES = {
+    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+    b"RIFF": "a RIFF file (WebP, WAV, ...)", b"%PDF": "a PDF document",
+    b"\x1f\x8b": "gzip-compressed", b"<": "an HTML or XML page (a download error page?)",
+    b"{": "JSON", b"[": "JSON", b"version https://git-lfs": "a Git LFS pointer, not the file",
+}  # fmt: skip
+
+
+def _check_format(path: Path) -> None:
+    """Raise unless ``path`` starts as what torch.save writes: a zip archive (torch >= 1.6)
+    or a pickle (the legacy format); torch's own errors for other files say nothing useful
+    (``KeyError: 101`` for a text file)."""
+    with path.open("rb") as file:
+        head = file.read(64)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return
+    if not head:
+        what = "is empty"
+    else:
+        kind = next((name for sig, name in _SIGNATURES.items() if head.startswith(sig)), None)
+        if kind is None and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+            kind = "text"
+        what = f"is {kind}" if kind else f"starts with {head[:8]!r}"
+    raise CheckpointError(
+        f"{path} is not a PyTorch checkpoint: it {what}; expected a .pt / .pth file written "
+        "by torch.save (a zip archive or a pickle)"
+    )
 
 
 def check_safe_torch(what: str) -> None:
