@@ -242,3 +242,72 @@ def test_ray_options_need_engine_ray(tmp_path: Path, capsys: pytest.CaptureFixtu
                  "--workers", "2", "--gpus-per-worker", "0.5"])  # fmt: skip
     assert code == 1
     assert "--workers, --gpus-per-worker only apply with --engine ray" in capsys.readouterr().err
+
+
+def test_deoldify_model_runs_on_workers_as_locally(tmp_path: Path) -> None:
+    """The driver ships any generator class a saved model holds (here a DeOldifyGenerator,
+    as the deoldify presets), and a worker writes the local engine's bytes with it; run
+    without Ray: the driver's reading and one worker's batch."""
+    from pixcolor import DeOldifyGenerator
+    from pixcolor.distributed import _ColorizeWorker, _read_weights
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = tmp_path / "deoldify"
+    DeOldifyGenerator(encoder="resnet18", decoder="wide", nf_factor=0.0625).save_pretrained(model)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(ASSETS / "gray_camera.jpg").resize((48, 40)).save(src / "a.jpg")
+    options = {"render_size": 32, "progress": False}
+    colorizer = Colorizer.from_pretrained(
+        model, device="cpu", precision="fp32", memory_format="contiguous"
+    )
+    colorize_locally(colorizer, [src / "a.jpg"], tmp_path / "local", **options)
+
+    worker = _ColorizeWorker({
+        "weights": _read_weights(model, {}), "device": "cpu", "precision": "fp32",
+        "colorizer_kwargs": {"memory_format": "contiguous"}, "threads": torch.get_num_threads(),
+        "overwrite": False,
+        "render_size": 32, "saturation": 1.0,
+    })  # fmt: skip
+    out = tmp_path / "ray" / "a.jpg"
+    result = worker({"index": np.array([0]), "input": np.array([str(src / "a.jpg")]),
+                     "output": np.array([str(out)])})  # fmt: skip
+    assert result["status"].tolist() == ["written"]
+    assert out.read_bytes() == (tmp_path / "local" / "a.jpg").read_bytes()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_cli_sigterm_interrupts_cleanly_and_reports_what_was_written(
+    album: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """A kill of the driver ends as Ctrl-C does with the local engine (status 130, one
+    line, no Ray crash dump), and the report counts every output on disk as written."""
+    import subprocess
+
+    out, log = tmp_path / "out", tmp_path / "report.jsonl"
+    command = [sys.executable, "-m", "pixcolor", "colorize", str(album), "-o", str(out),
+               "--recursive", "--model", str(model_dir), "--render-size", "32",
+               "--batch-size", "2", "--no-progress", "--engine", "ray", "--workers", "2",
+               "--cpus-per-worker", "1", "--device", "cpu", "--report", str(log)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    job = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and job.poll() is None:
+        if out.exists() and sum(1 for _ in out.rglob("*.*")) >= 6:
+            break
+        time.sleep(0.02)
+    assert job.poll() is None, "the job ended before it could be killed"
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130, err[-3000:]
+    assert err.strip().splitlines()[-1] == "pixcolor colorize: interrupted", err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    on_disk = sorted(p for p in out.rglob("*") if p.is_file())
+    assert not [p for p in on_disk if p.name.startswith(".")]  # no temporaries left
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    written = sorted(Path(e["output"]) for e in entries if e["status"] == "written")
+    assert written == on_disk and len(written) < PHOTOS
+    assert all(e["reason"].startswith("not done: interrupted") for e in entries
+               if e["status"] == "failed")  # fmt: skip

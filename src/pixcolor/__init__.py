@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pixcolor.data import PhotoFolder, prepare_batch, split_files
     from pixcolor.errors import (
         CheckpointError,
+        ClusterError,
         DiskSpaceError,
         ImageError,
         ImageNotFoundError,
@@ -58,6 +59,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "prepare_batch": ("pixcolor.data", "prepare_batch"),
     "split_files": ("pixcolor.data", "split_files"),
     "CheckpointError": ("pixcolor.errors", "CheckpointError"),
+    "ClusterError": ("pixcolor.errors", "ClusterError"),
     "DiskSpaceError": ("pixcolor.errors", "DiskSpaceError"),
     "ImageError": ("pixcolor.errors", "ImageError"),
     "ImageNotFoundError": ("pixcolor.errors", "ImageNotFoundError"),
@@ -84,6 +86,7 @@ __all__ = [
     "PRESETS",
     "Callback",
     "CheckpointError",
+    "ClusterError",
     "Colorizer",
     "DeOldifyConfig",
     "DeOldifyGenerator",

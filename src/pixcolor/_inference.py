@@ -58,7 +58,7 @@ from torch import nn
 from pixcolor import _tuning_cache
 from pixcolor._fold import bake_reparametrizations, fold_batch_norms
 
-__all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "InferenceModel"]
+__all__ = ["BACKENDS", "MEMORY_FORMATS", "PRECISIONS", "InferenceModel", "check_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +136,8 @@ class InferenceModel:
         calibration: Iterable[torch.Tensor] | None = None,
         hint_channels: int | None = None,
     ) -> None:
-        _check_choice("precision", precision, PRECISIONS)
-        _check_choice("memory_format", memory_format, MEMORY_FORMATS)
-        _check_choice("backend", backend, BACKENDS)
         self.device = torch.device(device)
+        check_options(self.device, precision, memory_format, backend)
         self.hint_channels = _hint_channels(network, hint_channels)
         self.backend = backend
         self.folded = 0
@@ -153,13 +151,6 @@ class InferenceModel:
         if backend == "onnxruntime":
             from pixcolor._onnxruntime import OnnxRuntimeModel
 
-            if precision in ("bf16", "fp16"):
-                raise ValueError(
-                    f"precision {precision!r} is not offered by the onnxruntime backend; "
-                    "use 'auto', 'fp32' or 'int8'"
-                )
-            if memory_format == "channels_last":
-                raise ValueError("the onnxruntime backend chooses its own memory format")
             self.precision = "fp32" if precision == "auto" else precision
             self.memory_format = "contiguous"
             self._forward = OnnxRuntimeModel(
@@ -175,12 +166,6 @@ class InferenceModel:
                     self.precision,
                 )
             return
-        if precision == "int8":
-            raise ValueError("precision 'int8' needs backend='onnxruntime'")
-        if precision not in ("auto", "fp32") and not _device_runs(self.device, precision):
-            raise ValueError(
-                f"precision {precision!r} is not available on {self.device.type!r}; use 'fp32'"
-            )
         probe = _probe(input_shape, self.device)
         base, self.folded = _prepared(network, probe, self.hint_channels)
         precisions = _precisions(self.device) if precision == "auto" else [precision]
@@ -270,6 +255,27 @@ class InferenceModel:
             hints = hints.to(self.device, self._dtype).contiguous(memory_format=self._format)
             out = self.network(x, hints)
         return out.to(torch.float32).contiguous()
+
+
+def check_options(device: torch.device, precision: str, memory_format: str, backend: str) -> None:
+    """Raise the ValueError :class:`InferenceModel` would for these options, without a
+    network: also checked where the network is built elsewhere (a Ray cluster's workers)."""
+    _check_choice("precision", precision, PRECISIONS)
+    _check_choice("memory_format", memory_format, MEMORY_FORMATS)
+    _check_choice("backend", backend, BACKENDS)
+    if backend == "onnxruntime":
+        if precision in ("bf16", "fp16"):
+            raise ValueError(
+                f"precision {precision!r} is not offered by the onnxruntime backend; "
+                "use 'auto', 'fp32' or 'int8'"
+            )
+        if memory_format == "channels_last":
+            raise ValueError("the onnxruntime backend chooses its own memory format")
+        return
+    if precision == "int8":
+        raise ValueError("precision 'int8' needs backend='onnxruntime'")
+    if precision not in ("auto", "fp32") and not _device_runs(device, precision):
+        raise ValueError(f"precision {precision!r} is not available on {device.type!r}; use 'fp32'")
 
 
 def cpu_has_bfloat16() -> bool:

@@ -31,9 +31,13 @@ Install with ``pip install 'pixcolor[ray]'``; pixcolor imports without Ray.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import math
 import os
+import signal
+import socket
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,7 @@ from pixcolor._devices import parse_device
 from pixcolor._report import ReportLog
 from pixcolor._storage import Location, RemotePath
 from pixcolor.batch import BatchReport, _is_video, _plan_pending, colorize_batch
+from pixcolor.errors import ClusterError
 
 __all__ = ["colorize_files"]
 
@@ -55,6 +60,10 @@ _MAX_BLOCKS = 20_000
 _QUEUED_PER_WORKER = 2
 _RETRIED = "written by an earlier attempt of its batch (a worker was lost)"
 _INSTALL = "--engine ray needs Ray Data: pip install 'pixcolor[ray]'"
+_HUB_KEYS = ("revision", "subfolder", "cache_dir", "local_files_only", "token")
+# Seconds to wait for a TCP connection to a cluster's address before saying it is down.
+_CONNECT_TIMEOUT = 5.0
+_CLIENT_PORT = 10001
 
 
 def colorize_files(
@@ -99,7 +108,8 @@ def colorize_files(
         batch_size: Images per network forward, and per Ray batch.
         progress: Show a tqdm bar on the driver.
         report_path: As :func:`pixcolor.batch.colorize_files`.
-        address: The Ray cluster to join (``"auto"``, ``"ray://head:10001"``, ...);
+        address: The Ray cluster to join (``"auto"``, ``"HOST:6379"``,
+            ``"ray://HOST:10001"`` through Ray Client);
             ``None`` joins the instance this process already runs, else the one
             ``RAY_ADDRESS`` names, else starts a local one sized to this machine (and stops
             it at the end).
@@ -116,16 +126,26 @@ def colorize_files(
         in ``failed`` with a reason that starts with ``"not done"``.
 
     Raises:
-        ImportError: If Ray Data is not installed.
-        ValueError: If an option is invalid, an input is a video (videos are colorized
+        ImportError: If Ray Data is not installed (or ``ray[client]`` for a ``ray://``
+            address).
+        ValueError: If an option is invalid (the colorizer's options with the errors of
+            :class:`~pixcolor.Colorizer`, before Ray starts; the device's availability
+            where the Ray instance starts here), an input is a video (videos are colorized
             by :func:`pixcolor.batch.colorize_files`), or the cluster has no GPU for
-            ``gpus_per_worker``.
+            ``gpus_per_worker`` or a CUDA ``device``.
+        ClusterError: If ``address`` (or ``RAY_ADDRESS``) is ``"auto"`` and no Ray cluster
+            runs on this machine, or nothing answers at it within a few seconds.
         FileNotFoundError: If an input or the model does not exist.
     """
     ray = _import_ray()
     _check_options(batch_size, workers, cpus_per_worker, gpus_per_worker)
-    if device is not None:  # the workers' machines may have devices this one lacks
-        parse_device(device, check_available=False)
+    # The workers' Colorizer options, with the local engine's errors, before Ray starts;
+    # the device itself only where the workers run on this machine (a Ray started here).
+    starts_here = not ray.is_initialized() and not (address or os.environ.get("RAY_ADDRESS"))
+    _check_colorizer_options(device, precision, colorizer_kwargs, check_available=starts_here)
+    if not ray.is_initialized():
+        _check_address(address)  # before the model is read and the inputs listed
+    device = device or ("cuda" if gpus_per_worker else "cpu")
     weights = _read_weights(model, colorizer_kwargs)
     report = BatchReport()
     with ReportLog(report_path) as log:
@@ -139,7 +159,7 @@ def colorize_files(
         if not todo:
             return report
         worker_options: dict[str, Any] = {
-            "device": device or ("cuda" if gpus_per_worker else "cpu"),
+            "device": device,
             "precision": precision,
             "colorizer_kwargs": colorizer_kwargs,
             "threads": max(1, int(cpus_per_worker or 1)),
@@ -147,15 +167,29 @@ def colorize_files(
             "render_size": render_size,
             "saturation": saturation,
         }
-        with _ray_session(ray, address):
-            # In the object store once (the driver holds the reference for the whole job,
-            # so restarted actors find it), not pickled into every actor's constructor.
-            worker_options["weights"] = ray.put(weights)
-            workers, cpus = _pool_size(ray, workers, cpus_per_worker, gpus_per_worker)
-            logger.info("colorizing %d photos on %d Ray workers", len(todo), workers)
-            results = _run(ray, todo, worker_options, batch_size, workers, cpus, gpus_per_worker)
-            _collect(results, todo, report, log, progress)
-        _storage.remove_temporaries(dst for _, dst in todo)
+        done = [False] * len(todo)
+        stopped = "its batch failed on every attempt"
+        try:
+            with _ray_session(ray, address), _term_as_interrupt():
+                if starts_here or workers is None:  # else an autoscaler may add GPUs
+                    _check_cluster_gpus(ray, device, gpus_per_worker)
+                # In the object store once (the driver holds the reference for the whole
+                # job, so restarted actors find it), not pickled into every actor's
+                # constructor.
+                worker_options["weights"] = ray.put(weights)
+                workers, cpus = _pool_size(ray, workers, cpus_per_worker, gpus_per_worker)
+                logger.info("colorizing %d photos on %d Ray workers", len(todo), workers)
+                results = _run(
+                    ray, todo, worker_options, batch_size, workers, cpus, gpus_per_worker
+                )
+                stopped = _collect(results, todo, done, report, log, progress) or stopped
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            raise
+        finally:
+            # After the session: no worker writes any more, so what exists is final.
+            _record_rest(todo, done, stopped, overwrite, report, log)
+            _storage.remove_temporaries(dst for _, dst in todo)
     return report
 
 
@@ -167,11 +201,11 @@ class _ColorizeWorker:
         import torch
 
         from pixcolor.colorizer import Colorizer
-        from pixcolor.models import UNetGenerator
+        from pixcolor.models.registry import GENERATORS
 
         torch.set_num_threads(options["threads"])
         config, blob = _fetch(options["weights"])
-        generator = UNetGenerator.from_config(config)
+        generator = GENERATORS[config["_class_name"]].from_config(config)
         generator.load_state_dict(safetensors.torch.load(blob), strict=True)
         self.colorizer = Colorizer(
             generator, options["device"], options["precision"], **options["colorizer_kwargs"]
@@ -267,15 +301,15 @@ def _quiet_ray_data(ray: Any) -> Iterator[None]:
 def _collect(
     results: Iterator[tuple[int, str, str]],
     todo: list[tuple[Location, Location]],
+    done: list[bool],
     report: BatchReport,
     log: ReportLog,
     progress: bool,
-) -> None:
-    """Record each result once; then every file without one as not done."""
+) -> str | None:
+    """Record each result once, marking it in ``done``; returns why the job stopped
+    early, if it did (a KeyboardInterrupt goes through)."""
     from tqdm.auto import tqdm
 
-    done = [False] * len(todo)
-    stopped: str | None = None
     bar = tqdm(total=len(todo), desc="colorize", unit="image", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
     try:
@@ -287,17 +321,51 @@ def _collect(
             src, dst = todo[index]
             _record(report, log, src, dst, status, reason or None)
             bar.update(1)
-    except KeyboardInterrupt:
-        stopped = "interrupted"
-        raise
     except Exception as err:  # the job itself failed: say which files are left
-        stopped = f"the job stopped: {type(err).__name__}: {err}"
         logger.error("Ray job failed: %s", err)
+        return f"the job stopped: {type(err).__name__}: {err}"
     finally:
         bar.close()
-        why = f"not done: {stopped}" if stopped else "not done: its batch failed on every attempt"
-        for index in (i for i, finished in enumerate(done) if not finished):
-            _record(report, log, *todo[index], "failed", why)
+    return None
+
+
+def _record_rest(
+    todo: list[tuple[Location, Location]],
+    done: list[bool],
+    stopped: str,
+    overwrite: bool,
+    report: BatchReport,
+    log: ReportLog,
+) -> None:
+    """Record every file without a result: as written where its output exists now (a
+    worker finished it, its result had not reached the driver; the driver found no output
+    when it planned the job, and outputs appear only complete), else as not done. Checked
+    for local outputs only (one stat each); with ``overwrite`` an output may be the old
+    one, so none is counted."""
+    for index in (i for i, finished in enumerate(done) if not finished):
+        src, dst = todo[index]
+        if not overwrite and isinstance(dst, Path) and _storage.output_exists(dst):
+            _record(report, log, src, dst, "written", None)
+        else:
+            _record(report, log, src, dst, "failed", f"not done: {stopped}")
+
+
+@contextlib.contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """A kill (SIGTERM) of the driver unwinds like Ctrl-C while inside, as with the local
+    engine (Ray's own handler, put back afterwards, exits at once with status 15)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _record(
@@ -323,9 +391,10 @@ def _pool_size(
         gpus = float(resources.get("GPU", 0))
         if gpus < gpus_per_worker:
             raise ValueError(
-                f"gpus_per_worker={gpus_per_worker} but the Ray cluster has {gpus:g} GPUs; "
-                "run on GPU nodes, pass workers= for an autoscaling cluster, or drop "
-                "--gpus-per-worker to run on CPUs"
+                f"gpus_per_worker={gpus_per_worker:g} (--gpus-per-worker) but the Ray cluster "
+                f"has {gpus:g} GPUs; run on GPU nodes, give the number of workers (workers=, "
+                "--workers) for an autoscaling cluster, or leave gpus_per_worker at 0 to run "
+                "on CPUs"
             )
         return max(1, int(gpus / gpus_per_worker)), cpus
     return max(1, int(float(resources.get("CPU", 1)) / cpus)), cpus
@@ -334,35 +403,148 @@ def _pool_size(
 @contextlib.contextmanager
 def _ray_session(ray: Any, address: str | None) -> Iterator[None]:
     """Join the running Ray instance or ``address``, or start a local one; a Ray started
-    here is stopped on the way out."""
+    here is stopped on the way out.
+
+    Raises:
+        ClusterError: If ``"auto"`` finds no running Ray instance, or nothing answers at
+            the address (within a few seconds: Ray itself would retry for ever).
+    """
     if ray.is_initialized():
         yield
         return
-    ray.init(
-        address=address, include_dashboard=False, logging_level=logging.WARNING,
-        log_to_driver=True,
-    )  # fmt: skip
+    try:
+        ray.init(
+            address=address, include_dashboard=False, logging_level=logging.WARNING,
+            log_to_driver=True,
+        )  # fmt: skip
+    except ConnectionError as err:  # Ray's own message names its command's flags
+        raise ClusterError(f"{_named(address)}: cannot join the Ray cluster: {err}") from None
     try:
         yield
     finally:
         ray.shutdown()
 
 
+def _check_address(address: str | None) -> None:
+    """Fail at once, naming the address, where :func:`ray.init` would fail with a message
+    about its own command's flags (``"auto"`` without a running cluster) or retry for
+    ever (nothing answers at ``HOST:PORT``).
+
+    Raises:
+        ClusterError: If ``"auto"`` finds no running Ray instance, or nothing accepts a
+            connection at the address within a few seconds.
+        ValueError: If the address is neither ``auto``, ``HOST:PORT`` nor ``ray://...``.
+        ImportError: For a Ray Client address without ``ray[client]``.
+    """
+    given = address or os.environ.get("RAY_ADDRESS") or None
+    if given in (None, "local"):
+        return
+    if given == "auto":
+        try:  # how ray.init finds it (private: any other failure is left to ray.init)
+            from ray._private.services import canonicalize_bootstrap_address
+
+            canonicalize_bootstrap_address("auto")
+        except ConnectionError:
+            raise ClusterError(
+                f"{_named(address)}: no running Ray cluster found on this machine; start one "
+                "(ray start --head), give the head node's HOST:PORT, or give no address "
+                "to start a Ray instance for this run"
+            ) from None
+        except Exception:
+            logger.debug("could not look up the running Ray cluster", exc_info=True)
+        return
+    _probe_address(given, _named(address))
+
+
+def _named(address: str | None) -> str:
+    """How errors name the address: the given one, else RAY_ADDRESS's."""
+    if address:
+        return f"Ray address {address!r}"
+    return f"Ray address {os.environ.get('RAY_ADDRESS')!r} (from RAY_ADDRESS)"
+
+
+def _probe_address(address: str, named: str) -> None:
+    """Raise ClusterError unless something accepts a TCP connection at ``address``
+    (``HOST:PORT``, or ``ray://HOST[:PORT]`` for Ray Client)."""
+    client = address.startswith("ray://")
+    rest = address.removeprefix("ray://").rstrip("/")
+    host, colon, port_text = rest.rpartition(":")
+    if not colon or "]" in port_text:  # no port (an IPv6 host's colons are in brackets)
+        host, port_text = rest, str(_CLIENT_PORT) if client else ""
+    host = host.strip("[]")
+    if not host or not port_text.isdigit():
+        raise ValueError(
+            f"{named} is not an address; use auto, HOST:PORT (the head node's GCS port, "
+            "6379 by default) or ray://HOST:PORT (Ray Client, 10001 by default)"
+        )
+    if client and importlib.util.find_spec("grpc") is None:
+        raise ImportError(
+            f"{named} is a Ray Client address, which needs ray[client]: "
+            "pip install 'pixcolor[ray]' (or pip install 'ray[client]')"
+        )
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=_CONNECT_TIMEOUT):
+            pass
+    except OSError as err:
+        raise ClusterError(
+            f"{named}: nothing answers at {host}:{port_text} ({err.strerror or err}); "
+            "is the Ray head node running there, and is the port open to this machine?"
+        ) from None
+
+
 def _read_weights(
     model: str | os.PathLike[str] | None, colorizer_kwargs: dict[str, Any]
 ) -> tuple[dict[str, Any], bytes]:
-    """The generator's config and safetensors bytes, read here once: workers need no copy
-    of the model, and a missing model fails before any worker starts."""
+    """The generator's config (naming its class) and safetensors bytes, read here once:
+    workers need no copy of the model, and a missing model fails before any worker starts.
+    Any generator class a saved model may hold, as :meth:`pixcolor.Colorizer.from_pretrained`."""
     import safetensors.torch
 
-    from pixcolor.models import UNetGenerator
+    from pixcolor.models.registry import load_generator
     from pixcolor.presets import BUNDLED
 
-    hub_keys = ("revision", "subfolder", "cache_dir", "local_files_only", "token")
-    hub_kwargs = {k: colorizer_kwargs.pop(k) for k in hub_keys if k in colorizer_kwargs}
-    generator = UNetGenerator.from_pretrained(BUNDLED if model is None else model, **hub_kwargs)
+    hub_kwargs = {k: colorizer_kwargs.pop(k) for k in _HUB_KEYS if k in colorizer_kwargs}
+    generator = load_generator(BUNDLED if model is None else model, **hub_kwargs)
     state = {k: v.detach().contiguous().cpu() for k, v in generator.state_dict().items()}
     return generator.config_dict(), safetensors.torch.save(state)
+
+
+def _check_colorizer_options(
+    device: str | None, precision: str, colorizer_kwargs: dict[str, Any], check_available: bool
+) -> None:
+    """What each worker's Colorizer would refuse, refused here with the same errors."""
+    from pixcolor._inference import check_options
+
+    accepted = {"backend", "memory_format", "calibration", *_HUB_KEYS}
+    unknown = sorted(set(colorizer_kwargs) - accepted)
+    if unknown:
+        raise TypeError(
+            f"unknown Colorizer option(s) {', '.join(unknown)}; accepted: "
+            f"{', '.join(sorted(accepted))}"
+        )
+    dev = parse_device(device or "cpu", check_available=check_available)
+    check_options(
+        dev, precision, colorizer_kwargs.get("memory_format", "auto"),
+        colorizer_kwargs.get("backend", "torch"),
+    )  # fmt: skip
+
+
+def _check_cluster_gpus(ray: Any, device: str, gpus_per_worker: float) -> None:
+    """A CUDA device needs GPUs in the cluster (checked once joined, before any worker
+    starts: actors that ask for GPUs the cluster lacks would wait for ever)."""
+    if parse_device(device, check_available=False).type != "cuda":
+        return
+    if float(ray.cluster_resources().get("GPU", 0)):
+        return
+    if gpus_per_worker:
+        raise ValueError(
+            f"gpus_per_worker={gpus_per_worker:g} (--gpus-per-worker) but the Ray cluster "
+            "has no GPUs; run on GPU nodes, or leave gpus_per_worker at 0 to run on CPUs"
+        )
+    raise ValueError(
+        f"device {device!r} is not available on the Ray cluster: it has no GPUs; use "
+        "'cpu', or run on GPU nodes with gpus_per_worker (--gpus-per-worker)"
+    )
 
 
 def _check_options(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "ClusterError",
     "DiskSpaceError",
     "ImageError",
     "ImageNotFoundError",
@@ -28,6 +29,11 @@ class ModelNotFoundError(PixcolorError, FileNotFoundError):
 
 class CheckpointError(PixcolorError, ValueError):
     """A weights directory exists but cannot be loaded: wrong class, config or tensors."""
+
+
+class ClusterError(PixcolorError, ConnectionError):
+    """The Ray cluster to join cannot be reached: no running instance for ``"auto"``, or
+    nothing answers at the address."""
 
 
 class DiskSpaceError(PixcolorError, OSError):
