@@ -1,9 +1,11 @@
 """Colorize archives of millions of photos on a Ray cluster: ``pixcolor colorize --engine ray``.
 
 :func:`colorize_files` does what :func:`pixcolor.batch.colorize_files` does (the same plan,
-the same skipping of existing outputs, the same per-batch step, so the same bytes in every
-output file) on `Ray Data <https://docs.ray.io/en/latest/data/data.html>`_, which spreads
-the work over every machine of a cluster and survives lost workers:
+the same skipping of existing outputs, the same per-batch step, so the same files, byte for
+byte where the network runs the same arithmetic: in fp32 that needs the same number of torch
+threads, ``cpus_per_worker`` against the local engine's; see docs/ray.rst) on
+`Ray Data <https://docs.ray.io/en/latest/data/data.html>`_, which spreads the work over
+every machine of a cluster and survives lost workers:
 
 * The driver (the machine you run it on) lists the inputs and plans one output each
   (:func:`pixcolor.batch.plan_outputs`), drops the outputs that exist unless
