@@ -256,3 +256,25 @@ def test_evaluate_one_photo_and_a_json_folder_checked_before_work(
                  "--json", str(out_json)]) == 0  # fmt: skip
     assert "(1 photo, render size 32" in capsys.readouterr().out
     assert json.loads(out_json.read_text())["n_images"] == 1
+
+
+def test_every_option_has_help_and_train_defaults_are_trainer_config_s() -> None:
+    import argparse
+
+    from pixcolor.cli import build_parser
+    from pixcolor.cli.train import _TRAINER_DEFAULTS
+    from pixcolor.training import TrainerConfig
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {'/'.join(action.option_strings)}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        if action.option_strings and not action.help
+    ]
+    assert not missing
+    defaults = TrainerConfig()
+    assert {k: getattr(defaults, k) for k in _TRAINER_DEFAULTS} == _TRAINER_DEFAULTS
+    helps = {a.dest: a.help for a in sub.choices["train"]._actions}
+    assert helps["lr_d"].endswith("(default per recipe: pix2pix 2e-4, resnet18 2e-4, tiny 5e-5)")
+    assert "coco preset" not in sub.choices["push"].format_help()

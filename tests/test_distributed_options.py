@@ -104,3 +104,20 @@ def test_auto_without_a_cluster_says_so(tmp_path: Path, capsys: pytest.CaptureFi
         "machine; start one (ray start --head), give the head node's HOST:PORT, or give no "
         "address to start a Ray instance for this run"
     ]
+
+
+def test_no_gpus_message_names_the_keywords_and_the_flags() -> None:
+    from pixcolor.distributed import _pool_size
+
+    class NoGpus:
+        @staticmethod
+        def cluster_resources() -> dict[str, float]:
+            return {"CPU": 2.0}
+
+    with pytest.raises(ValueError) as caught:
+        _pool_size(NoGpus(), None, None, 0.5)
+    assert str(caught.value) == (
+        "gpus_per_worker=0.5 (--gpus-per-worker) but the Ray cluster has 0 GPUs; run on GPU "
+        "nodes, give the number of workers (workers=, --workers) for an autoscaling cluster, "
+        "or leave gpus_per_worker at 0 to run on CPUs"
+    )

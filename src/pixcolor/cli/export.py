@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--size", type=int, default=256, help="example (or, with --static, the only) input side"
     )
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=run)
 
 

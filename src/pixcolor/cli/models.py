@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
         description="List the presets that --model and from_pretrained accept: what each is, its "
         "download size, where its files come from, the licence of its weights, and whether it is "
         "already on this machine (never uses the network). Presets in another format (a fastai "
-        ".pt) are converted once on first use and cached under $PIXCOLOR_CACHE "
+        ".pt state dict, DeOldify's .pth) are converted once on first use and cached under "
+        "$PIXCOLOR_CACHE "
         "(default ~/.cache/pixcolor).",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

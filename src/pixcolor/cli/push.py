@@ -18,7 +18,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model", help="model directory (e.g. runs/x/generator), preset or repo id")
     p.add_argument("repo_id", help="target repository, e.g. user/pixcolor-coco")
     p.add_argument(
-        "--subfolder", help="folder inside the repository (the coco preset uses 'generator')"
+        "--subfolder",
+        help="folder inside the repository to hold config.json and model.safetensors "
+        "(default: its root)",
     )
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--revision", help="branch to push to")
@@ -28,9 +30,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixcolor import UNetGenerator
+    from pixcolor.models.registry import load_generator
 
-    model = UNetGenerator.from_pretrained(args.model)
+    model = load_generator(args.model)  # of the class its config.json names
     info = model.push_to_hub(args.repo_id, subfolder=args.subfolder, token=args.token,
                              private=args.private or None, revision=args.revision,
                              commit_message=args.message)  # fmt: skip

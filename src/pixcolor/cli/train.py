@@ -38,28 +38,57 @@ def add_parser(sub: Any) -> None:
         help="continue the run in --output (or from this checkpoint)",
     )
     p.add_argument("--size", type=int, dest="image_size", help="training crop size")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="photos per optimizer step and process" + _per_recipe("batch_size"),
+    )
     p.add_argument("--pretrain-epochs", type=int, help="epochs of L1-only warm-up")
     p.add_argument("--gan-epochs", type=int, help="epochs of L1 x lambda + GAN")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--lr-g", type=float)
-    p.add_argument("--lr-d", type=float)
-    p.add_argument("--pretrain-lr", type=float)
+    p.add_argument(
+        "--lr-g", type=float, help="generator learning rate in the GAN phase" + _per_recipe("lr_g")
+    )
+    p.add_argument("--lr-d", type=float, help="discriminator learning rate" + _per_recipe("lr_d"))
+    p.add_argument(
+        "--pretrain-lr",
+        type=float,
+        help="generator learning rate in the L1 warm-up" + _per_recipe("pretrain_lr"),
+    )
     p.add_argument(
         "--lr-decay",
         choices=("none", "linear", "cosine"),
         help="decay every learning rate towards 0 within each phase (default none)",
     )
-    p.add_argument("--lambda-l1", type=float)
-    p.add_argument("--gan-mode", choices=("vanilla", "lsgan", "hinge"))
+    p.add_argument(
+        "--lambda-l1", type=float, help="weight of L1 in the GAN phase" + _per_recipe("lambda_l1")
+    )
+    p.add_argument(
+        "--gan-mode",
+        choices=("vanilla", "lsgan", "hinge"),
+        help="adversarial loss" + _per_recipe("gan_mode"),
+    )
     p.add_argument(
         "--real-label",
         type=float,
         help="discriminator target for real patches (0.9: label smoothing)",
     )
-    p.add_argument("--grad-accum-steps", type=int)
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
-    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--grad-accum-steps",
+        type=int,
+        help="micro-batches accumulated per optimizer step (default 1)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="training arithmetic: fp32 (default), or on CUDA bf16 / fp16 (mixed precision)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="channels-last memory format (faster on some GPUs; default off)",
+    )
     p.add_argument(
         "--compile", action="store_true", default=None, help="torch.compile the networks"
     )
@@ -103,6 +132,35 @@ _TRAINER_FLAGS = (
     "lr_decay", "lambda_l1", "gan_mode", "real_label", "grad_accum_steps", "precision", "channels_last", "compile",
     "num_workers", "save_every_steps", "seed", "device", "hint_mean_count", "hint_none_fraction",
 )  # fmt: skip
+
+
+# TrainerConfig's defaults for what a recipe may leave out (tests check they agree).
+_TRAINER_DEFAULTS = {
+    "batch_size": 16, "pretrain_lr": 1e-4, "lr_g": 2e-4, "lr_d": 2e-4, "lambda_l1": 100.0,
+    "gan_mode": "vanilla",
+}  # fmt: skip
+
+
+def _per_recipe(name: str) -> str:
+    """`` (default: V)`` or `` (default per recipe: tiny V, ...)`` for a trainer setting."""
+    from pixcolor._recipes import RECIPES
+
+    values = {
+        k: _text(r.trainer.get(name, _TRAINER_DEFAULTS[name])) for k, r in sorted(RECIPES.items())
+    }
+    if len(set(values.values())) == 1:
+        return f" (default {next(iter(values.values()))})"
+    return " (default per recipe: " + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
+
+
+def _text(value: Any) -> str:
+    """``2e-4`` for a learning rate, ``100`` for a weight, a name as is."""
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if value and abs(value) < 1e-2:
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{value:g}"
 
 
 def run(args: argparse.Namespace) -> int:
