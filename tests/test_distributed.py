@@ -242,6 +242,10 @@ def test_ray_options_need_engine_ray(tmp_path: Path, capsys: pytest.CaptureFixtu
                  "--workers", "2", "--gpus-per-worker", "0.5"])  # fmt: skip
     assert code == 1
     assert "--workers, --gpus-per-worker only apply with --engine ray" in capsys.readouterr().err
+    code = main(["colorize", str(ASSETS / "gray_camera.jpg"), "-o", str(tmp_path),
+                 "--workers", "2"])  # fmt: skip
+    assert code == 1
+    assert "--workers only applies with --engine ray" in capsys.readouterr().err
 
 
 def test_deoldify_model_runs_on_workers_as_locally(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import types
 from fractions import Fraction
 from pathlib import Path
 
@@ -561,7 +562,9 @@ def test_ray_engine_refuses_videos(
     from pixcolor.cli import main
 
     clip = make_clip(tmp_path / "a.mp4", frames=2)
-    monkeypatch.setattr(distributed, "_import_ray", lambda: object())  # no cluster is started
+    # no cluster is started: a Ray that says it runs already, and has nothing else
+    fake_ray = types.SimpleNamespace(is_initialized=lambda: True)
+    monkeypatch.setattr(distributed, "_import_ray", lambda: fake_ray)
     with pytest.raises(ValueError, match=r"Ray engine colorizes photos; '.*a\.mp4' is a video"):
         distributed.colorize_files([clip], tmp_path / "out", model=str(model_dir))
     assert not (tmp_path / "out").exists()

@@ -248,7 +248,8 @@ def _refuse_ray_options(args: argparse.Namespace) -> None:
         if value is not None
     ]
     if given:
-        raise ValueError(f"{', '.join(given)} only apply with --engine ray")
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ValueError(f"{', '.join(given)} only {verb} with --engine ray")
 
 
 def _refuse_video_options(args: argparse.Namespace) -> None:
@@ -264,5 +265,6 @@ def _refuse_video_options(args: argparse.Namespace) -> None:
     ]
     if given:
         raise ValueError(
-            f"{', '.join(given)} only apply with --engine local (the Ray engine takes photos)"
+            f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} with "
+            "--engine local (the Ray engine takes photos)"
         )
