@@ -37,9 +37,7 @@ import importlib.util
 import logging
 import math
 import os
-import signal
 import socket
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from typing import Any
 from pixcolor import _storage
 from pixcolor._devices import parse_device
 from pixcolor._report import ReportLog
+from pixcolor._signals import term_as_interrupt
 from pixcolor._storage import Location, RemotePath
 from pixcolor.batch import BatchReport, _is_video, _plan_pending, colorize_batch
 from pixcolor.errors import ClusterError
@@ -172,7 +171,7 @@ def colorize_files(
         done = [False] * len(todo)
         stopped = "its batch failed on every attempt"
         try:
-            with _ray_session(ray, address), _term_as_interrupt():
+            with _ray_session(ray, address), term_as_interrupt():
                 if starts_here or workers is None:  # else an autoscaler may add GPUs
                     _check_cluster_gpus(ray, device, gpus_per_worker)
                 # In the object store once (the driver holds the reference for the whole
@@ -350,24 +349,6 @@ def _record_rest(
             _record(report, log, src, dst, "written", None)
         else:
             _record(report, log, src, dst, "failed", f"not done: {stopped}")
-
-
-@contextlib.contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """A kill (SIGTERM) of the driver unwinds like Ctrl-C while inside, as with the local
-    engine (Ray's own handler, put back afterwards, exits at once with status 15)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _record(

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from pixcolor._signals import term_as_interrupt
 from pixcolor._video_io import PRESETS
 from pixcolor.cli._common import (
     MODEL_HELP,
@@ -189,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         video_options = {
             "temporal": args.temporal, "codec": args.codec, "crf": args.crf, "preset": args.preset,
         }  # fmt: skip
-        with _term_as_interrupt():
+        with term_as_interrupt():
             report = colorize_files(
                 colorizer, args.inputs, args.output, hints=hints, hint_image=args.hint_image,
                 hints_source=args.hints, video_options=video_options, **options,
@@ -216,24 +213,6 @@ def _hints_not_applied(outputs: list[Any]) -> str:
         f"note: the hints were not applied to {count} {whose} "
         f"({shown}); pass --overwrite to colorize {them} again with the hints"
     )
-
-
-@contextmanager
-def _term_as_interrupt() -> Iterator[None]:
-    """A kill (SIGTERM) unwinds like Ctrl-C while inside, so that no temporary output is
-    left behind (signals can only be handled in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _refuse_ray_options(args: argparse.Namespace) -> None:
