@@ -18,8 +18,7 @@ neighbours in time, as long as the picture there stays the same:
    exponentially weighted average over past and future frames without the lag a one-sided
    filter has. At ``strength = 0.9`` the mean distance of the frames averaged is about 9
    frames each way (19 at the default 0.95); cutting the backward pass at 16 frames
-   (``0.9 ** 16`` is 19 %) changed
-   the flicker of our clips by under 1 % against 32.
+   (``0.9 ** 16`` is 19 %) changed the flicker of our clips by under 1 % against 32.
 
 The filtered signal ``x`` may be larger than the guide (the video pipeline filters the
 chroma planes): the weights are upsampled bilinearly to it.
