@@ -226,3 +226,46 @@ def test_bad_options_fail_once_before_any_file(
     assert err == (
         "pixcolor colorize: error: render_size must be a positive multiple of 32, got 100\n"
     )
+
+
+def test_interrupt_waits_for_the_file_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the encoder thread writes a photo: colorize_files unwinds only once that
+    write is over, so the process's exit cannot leave a half-written temporary file."""
+    import threading
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16), 40 * i, np.uint8)).save(src / f"p{i}.png")
+    writing = threading.Event()
+
+    def slow_encode(image, path, like, overwrite=False):  # type: ignore[no-untyped-def]
+        def write(tmp: Path) -> None:
+            writing.set()
+            threading.Event().wait(0.5)  # a big photo being written
+            image.save(tmp, format="PNG")
+
+        from pixcolor._atomic import write_atomically
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, write)
+        return path
+
+    calls = []
+
+    def colorize_then_interrupt(colorizer, loaded, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(loaded))
+        if len(calls) > 1:
+            writing.wait(5)
+            raise KeyboardInterrupt
+        return [Image.new("RGB", (16, 16), (200, 80, 40)) for _ in loaded]
+
+    monkeypatch.setattr(batch, "encode_file", slow_encode)
+    monkeypatch.setattr(batch, "colorize_loaded", colorize_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        colorize_files(object(), [src], tmp_path / "out", batch_size=1, progress=False)
+    left = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert not [name for name in left if name.endswith(".tmp")], left
+    assert left  # the photo being written when Ctrl-C came was finished

@@ -155,6 +155,10 @@ def plan_outputs(
     return pairs
 
 
+# After an interrupt, how long the file being written may take to finish (seconds).
+_STOP_WAIT = 30.0
+
+
 def colorize_files(
     colorizer: Any,
     inputs: Sequence[str | os.PathLike[str] | RemotePath],
@@ -262,6 +266,15 @@ def colorize_files(
                     pipeline.encode(src, dst, item, result)
                 del batch, decoded, loaded, outputs, item, result  # the encoder's alone now
             pipeline.finish()
+        except BaseException:
+            # Interrupted or failed: let the file being written be finished before
+            # unwinding, so that the process's exit does not cut it off, half-written, as a
+            # temporary file; one still unfinished after the wait is removed (its write
+            # then fails and leaves nothing).
+            pipeline.stop()
+            pipeline.wait(_STOP_WAIT)
+            _storage.remove_temporaries(dst for _, dst in todo)
+            raise
         finally:
             pipeline.stop()
         bar.close()
@@ -587,8 +600,14 @@ class _Pipeline:
 
     def stop(self) -> None:
         self._stopped.set()
+        self._encoded.put(_END)  # wakes an encoder waiting for work
         with self._room:
             self._room.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the encoder to end (after :meth:`stop`, once
+        the file it is writing is written)."""
+        self._threads[1].join(timeout)
 
     def _guard(self, body: Any) -> None:
         try:
