@@ -269,3 +269,17 @@ def test_interrupt_waits_for_the_file_being_written(
     left = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert not [name for name in left if name.endswith(".tmp")], left
     assert left  # the photo being written when Ctrl-C came was finished
+
+
+def test_folder_with_photos_only_in_subfolders_suggests_recursive(tmp_path: Path) -> None:
+    from pixcolor.errors import NoImagesError
+
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(tmp_path / "in" / "sub" / "a.png")
+    with pytest.raises(NoImagesError, match=r"its subfolders do: pass --recursive"):
+        plan_outputs([tmp_path / "in"], tmp_path / "out")
+    assert len(plan_outputs([tmp_path / "in"], tmp_path / "out", recursive=True)) == 1
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(NoImagesError, match=r"holds no image or video \(images: ") as err:
+        plan_outputs([tmp_path / "empty"], tmp_path / "out")
+    assert "recursive" not in str(err.value)

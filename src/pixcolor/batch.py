@@ -112,7 +112,13 @@ def plan_outputs(
         if path.is_dir():
             found = sorted(p for p in _storage.files_in(path, recursive) if _is_input(p))
             if not found:
-                raise NoImagesError(f"folder {str(raw)!r} holds no image or video{_KNOWN}")
+                below = not recursive and any(
+                    _is_input(p) for p in _storage.files_in(path, recursive=True)
+                )
+                hint = "; its subfolders do: pass --recursive (recursive=True)" if below else ""
+                raise NoImagesError(
+                    f"folder {str(raw)!r} holds no image or video{hint}{'' if below else _KNOWN}"
+                )
             pairs += [
                 (p, _output(out_root / path.resolve().name / p.relative_to(path), p))  # type: ignore[operator]
                 for p in found
