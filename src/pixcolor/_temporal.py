@@ -59,10 +59,10 @@ from pixcolor._motion import inside, shifts_between, spectra, warp
 
 __all__ = ["TemporalFilter"]
 
-# A frame's link to its predecessor, at the signal's size: the weight where it stands still,
-# the weight where it follows the camera (0 wherever the other is used) and the camera's
-# motion in signal pixels (None, None without motion).
-_Link = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+# A frame's link to its predecessor, at the signal's size: the weight where it stands still
+# and, where the camera moved, the weight where it follows the camera (0 wherever the other
+# is used) with that motion in signal pixels.
+_Link = tuple[torch.Tensor, "tuple[torch.Tensor, torch.Tensor] | None"]
 
 # The headroom's links fall off at this many times the filter's sigma: wider than the
 # colour's, so that a clipped highlight, which the brightness fit cannot explain, stays
@@ -70,6 +70,8 @@ _Link = tuple[torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
 # 1x, 2x, 4x gave the department store's flicker ratio 0.33, 0.24, 0.21 and the hand-held
 # clips' 0.47/0.48, 0.47/0.48, 0.48/0.50.
 _HEADROOM_SIGMAS = 2.0
+
+# TemporalFilter's motion settings (step 5 of the module docstring).
 MOTIONS = ("global", "none")
 
 
@@ -179,13 +181,15 @@ class TemporalStream:
                 f"{tuple(guide.shape)} and {tuple(signal.shape)}"
             )
         guide = guide.float()
-        still, moved, shifts = self._weights(guide)
+        still, motion = self._weights(guide)
         if self.headroom:
             self._track(guide, still)
         size = signal.shape[-2:]
-        scale = torch.tensor([size[0] / guide.shape[-2], size[1] / guide.shape[-1]])
-        still, moved = (_resize(w, size) for w in (still, moved))
-        if moved is not None:
+        still = _resize(still, size)
+        if motion is not None:
+            moved, shifts = motion
+            moved = _resize(moved, size)
+            shifts = shifts * torch.tensor([size[0] / guide.shape[-2], size[1] / guide.shape[-1]])
             # each place follows the camera or stands still, whichever explains it better
             follow = moved > still
             still = torch.where(follow, 0.0, still)
@@ -196,13 +200,11 @@ class TemporalStream:
             state = x
             if self._prev_forward is not None:
                 prev = self._prev_forward
-                if moved is None or shifts is None or not shifts[i].any():
-                    link = (still[i], None, None)
-                    state = torch.addcmul(x, still[i], prev)
-                else:
-                    shift = shifts[i] * scale
-                    link = (still[i], moved[i], shift)
-                    state = torch.addcmul(x, still[i], prev).addcmul_(moved[i], warp(prev, shift))
+                state = torch.addcmul(x, still[i], prev)
+                link = (still[i], None)
+                if motion is not None and shifts[i].any():
+                    link = (still[i], (moved[i], shifts[i]))
+                    state.addcmul_(moved[i], warp(prev, shifts[i]))
             self._prev_forward = state
             self._held.append((x, link, state))
         count = len(self._held) - self.settings.lookahead
@@ -219,11 +221,11 @@ class TemporalStream:
 
     def _weights(
         self, guide: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Weights ``(B, 1, r, r)`` linking each frame to its predecessor where they stand
-        still and, with ``motion="global"``, where the camera's motion is followed, with
-        that motion ``(B, 2)`` in guide pixels (the clip's first frame has no link: its
-        rows are unused)."""
+        still and, with ``motion="global"``, the weights where the camera's motion is
+        followed with that motion ``(B, 2)`` in guide pixels (0 where it stood still; the
+        clip's first frame has no link: its rows are unused)."""
         s = self.settings
         previous = guide[:-1]
         if self._prev_guide is not None:
@@ -261,7 +263,9 @@ class TemporalStream:
             if moved is not None and shifts is not None:
                 moved = torch.cat([first, moved])
                 shifts = torch.cat([shifts.new_zeros(1, 2), shifts])
-        return still, moved, shifts
+        if moved is None or shifts is None:
+            return still, None
+        return still, (moved, shifts)
 
     def _link(self, previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """``strength * exp(-(d / sigma)^2)`` of the local difference ``d`` after the
@@ -282,10 +286,11 @@ class TemporalStream:
             total = forward if back is None else forward + back
             out.append(total[:-1] / total[-1:])
             if link is not None:
-                still, moved, shift = link
+                still, motion = link
                 ahead = x if back is None else x + back
                 back = still * ahead
-                if moved is not None and shift is not None:
+                if motion is not None:
+                    moved, shift = motion
                     back = back.add_(warp(moved * ahead, -shift))
         out.reverse()
         for _ in range(count):
@@ -346,9 +351,9 @@ def _box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return sum(rows[..., j : j + w] for j in range(k)) / (k * k)
 
 
-def _resize(weights: torch.Tensor | None, size: torch.Size) -> torch.Tensor | None:
+def _resize(weights: torch.Tensor, size: torch.Size) -> torch.Tensor:
     """Weights at the guide's size, bilinearly resized to the signal's."""
-    if weights is None or weights.shape[-2:] == size:
+    if weights.shape[-2:] == size:
         return weights
     return F.interpolate(weights, size=size, mode="bilinear", align_corners=False)
 
